@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# make test: from a fresh Debian 12 machine (as root) or a prepared one,
+# install what is missing, build with -Werror, install, and run every suite
+# (regress, isolation, TAP) against temporary instances as an unprivileged
+# user.  Exits non-zero when anything fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+
+ensure_packages
+build_and_install
+
+# The suites run in a copy of the tree when the unprivileged user cannot
+# write here (a root-owned checkout): all output then lands in that copy.
+work=$PWD
+if [ "$(id -u)" -eq 0 ] && ! runuser -u "$RUN_USER" -- test -r Makefile -a -x . ; then
+    work=$(mktemp -d /tmp/memoized_prefetch-test.XXXXXX)
+    cp -r Makefile memoized_prefetch.control sql expected test "$work"/
+    chown -R "$RUN_USER" "$work"
+fi
+mkdir -p "$work/tmp"
+[ "$(id -u)" -eq 0 ] && chown -R "$RUN_USER" "$work/tmp"
+rm -rf "$work/tmp/test"
+
+log="$work/tmp/test.log"
+status=0
+(cd "$work" && as_user make -s PG_CONFIG="$PG_CONFIG" installcheck) 2>&1 | tee "$log" || status=$?
+[ "${PIPESTATUS[0]:-0}" -eq 0 ] || status=1
+
+for diffs in "$work"/tmp/test/*/regression.diffs; do
+    [ -s "$diffs" ] && { echo "=== $diffs"; cat "$diffs"; }
+done
+
+passed=$(grep -cE '^(ok|test|     )? *[a-z0-9_]+ +\.\.\. ok|^ok [0-9]+ ' "$log" || true)
+failed=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$log" || true)
+if grep -qE 'FAILED|^not ok|Result: FAIL' "$log"; then status=1; fi
+echo "$passed passed, $failed failed"
+exit "$status"

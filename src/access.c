@@ -1,0 +1,88 @@
+/*-------------------------------------------------------------------------
+ *
+ * access.c
+ *		What a call may read: relation kinds it can serve exactly, the
+ *		privileges of the plain join, and whether row-level security applies.
+ *
+ * Privileges are checked on every call, as the executor checks them for the
+ * plain join: ExecCheckRTPerms on one RangeTblEntry per relation that lists
+ * the columns the join reads (the whole row of the target), plus USAGE on
+ * each relation's schema, which the plain join needs to name the table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/sysattr.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+
+#include "memoized_prefetch.h"
+
+/*
+ * Refuse relations whose plain join this extension cannot reproduce exactly:
+ * anything but an ordinary table, and tables with inheritance children
+ * (the plain join would read the children's rows too).
+ */
+void
+mp_check_relation(Relation rel, const char *role)
+{
+	char		relkind = rel->rd_rel->relkind;
+
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s \"%s\" is a partitioned table",
+						role, RelationGetRelationName(rel)),
+				 errdetail("Partitioned tables are not supported."),
+				 errhint("Use the partitions themselves.")));
+	if (relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s \"%s\" is not a table",
+						role, RelationGetRelationName(rel)),
+				 errdetail_relkind_not_supported(relkind)));
+	if (rel->rd_rel->relhassubclass &&
+		find_inheritance_children(RelationGetRelid(rel), NoLock) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s \"%s\" has inheritance children",
+						role, RelationGetRelationName(rel)),
+				 errdetail("Tables with inheritance children are not supported.")));
+}
+
+/* Raise the error the plain join would raise for missing privileges. */
+void
+mp_check_access(MpPlan *plan)
+{
+	Oid			userid = GetUserId();
+	int			i;
+
+	for (i = 0; i < plan->nrels; i++)
+	{
+		Oid			nspid = plan->rels[i].nspid;
+
+		if (pg_namespace_aclcheck(nspid, userid, ACL_USAGE) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA,
+						   get_namespace_name(nspid));
+	}
+	ExecCheckRTPerms(plan->rtable, true);
+}
+
+/*
+ * Whether row-level security filters the relation for the current user.
+ * Raises the plain join's error when row_security = off would have to be
+ * overridden.
+ */
+bool
+mp_rls_applies(Oid relid)
+{
+	return check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED;
+}

@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * call.c
+ *		One call of fk() or m2m(): source ids to rows at targets[0], then
+ *		along every path, hop by hop, to the target rows.
+ *
+ * Each hop is batched: at depth d, the keys that all paths and all rows need
+ * from one target (relation + index) are gathered, made distinct and looked
+ * up once, so a target shared by several attributes and several source rows
+ * is fetched once per call.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/tuplestore.h"
+
+#include "memoized_prefetch.h"
+
+/*
+ * Open the lookups of every target and find the rows of the source ids at
+ * targets[0].
+ */
+void
+mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
+{
+	Oid			elemtype = ARR_ELEMTYPE(ids);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	Datum	   *keys;
+	int			nelems;
+	int			n = 0;
+	int			i;
+
+	if (ARR_NDIM(ids) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("source_ids must be a one-dimensional array")));
+
+	memset(call, 0, sizeof(MpCall));
+	call->plan = plan;
+	call->lookups = palloc0(sizeof(MpLookup) * plan->ntargets);
+	for (i = 0; i < plan->ntargets; i++)
+	{
+		MpIndexKey *ik = &plan->targets[i];
+
+		mp_lookup_open(&call->lookups[i], ik, mp_rls_applies(ik->relid),
+					   plan->rels[ik->rel].cols);
+	}
+	/* the last hop of every path reaches the target table */
+	if (plan->npaths > 0)
+	{
+		MpPath	   *path = &plan->paths[0];
+
+		call->rowdesc = RelationGetDescr(call->lookups[path->hops[path->nhops - 1].target].heap);
+	}
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(ids, elemtype, typlen, typbyval, typalign,
+					  &elems, &nulls, &nelems);
+	call->ids = palloc(sizeof(Datum) * Max(nelems, 1));
+	keys = palloc(sizeof(Datum) * Max(nelems, 1));
+	for (i = 0; i < nelems; i++)
+	{
+		if (nulls[i])
+			continue;
+		call->ids[n] = elems[i];
+		keys[n] = mp_coerce(&plan->idcoerce, elems[i]);
+		n++;
+	}
+	mp_keyset_build(&call->idkeys, &call->lookups[0].ssup, keys, n);
+	mp_lookup_rows(&call->lookups[0], &call->idkeys, &call->idrows);
+}
+
+void
+mp_call_end(MpCall *call)
+{
+	int			i;
+
+	for (i = 0; i < call->plan->ntargets; i++)
+		mp_lookup_close(&call->lookups[i]);
+}
+
+/* Keys gathered for one target at one depth, and where each result goes. */
+typedef struct Batch
+{
+	int			n;
+	int			cap;
+	Datum	   *keys;
+	int		   *refs;
+} Batch;
+
+/*
+ * Follow every path from the rows "start" (of targets[0]).  Returns
+ * final[p * nstart + s], the target row reached by path p from start[s], or
+ * NULL when a key on the way is NULL or has no row.
+ */
+HeapTuple *
+mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
+{
+	MpPlan	   *plan = call->plan;
+	int			ncur = plan->npaths * nstart;
+	HeapTuple  *cur = palloc(sizeof(HeapTuple) * Max(ncur, 1));
+	Batch	   *batches = palloc0(sizeof(Batch) * plan->ntargets);
+	int			d;
+	int			p;
+	int			s;
+	int			t;
+
+	for (p = 0; p < plan->npaths; p++)
+		memcpy(&cur[p * nstart], start, sizeof(HeapTuple) * nstart);
+
+	for (d = 0; d < plan->maxhops; d++)
+	{
+		for (p = 0; p < plan->npaths; p++)
+		{
+			MpPath	   *path = &plan->paths[p];
+			MpHop	   *hop;
+			TupleDesc	desc;
+			Batch	   *b;
+
+			if (d >= path->nhops)
+				continue;
+			hop = &path->hops[d];
+			desc = RelationGetDescr(call->lookups[d == 0 ? 0 : path->hops[d - 1].target].heap);
+			b = &batches[hop->target];
+			for (s = 0; s < nstart; s++)
+			{
+				int			ref = p * nstart + s;
+				bool		isnull;
+				Datum		value;
+
+				if (cur[ref] == NULL)
+					continue;
+				value = heap_getattr(cur[ref], hop->attno, desc, &isnull);
+				if (isnull)
+				{
+					cur[ref] = NULL;
+					continue;
+				}
+				if (b->n == b->cap)
+				{
+					b->cap = Max(b->cap * 2, 64);
+					b->keys = b->keys ? repalloc(b->keys, sizeof(Datum) * b->cap) :
+						palloc(sizeof(Datum) * b->cap);
+					b->refs = b->refs ? repalloc(b->refs, sizeof(int) * b->cap) :
+						palloc(sizeof(int) * b->cap);
+				}
+				b->keys[b->n] = mp_coerce(&hop->coerce, value);
+				b->refs[b->n] = ref;
+				b->n++;
+			}
+		}
+
+		for (t = 0; t < plan->ntargets; t++)
+		{
+			Batch	   *b = &batches[t];
+			MpKeySet	ks;
+			MpRows		rows;
+			int			i;
+
+			if (b->n == 0)
+				continue;
+			mp_keyset_build(&ks, &call->lookups[t].ssup, b->keys, b->n);
+			mp_lookup_rows(&call->lookups[t], &ks, &rows);
+			for (i = 0; i < b->n; i++)
+			{
+				int			g = ks.group[i];
+
+				cur[b->refs[i]] = rows.start[g] < rows.start[g + 1] ?
+					rows.rows[rows.start[g]] : NULL;
+			}
+			b->n = 0;
+		}
+	}
+	return cur;
+}
+
+/*
+ * Add one result row: values/nulls with the target row, as a composite of
+ * the target's row type, in column "targetcol".
+ */
+void
+mp_emit(FunctionCallInfo fcinfo, Datum *values, bool *nulls, int targetcol,
+		HeapTuple target, TupleDesc rowdesc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		row = heap_copy_tuple_as_datum(target, rowdesc);
+
+	values[targetcol] = row;
+	nulls[targetcol] = false;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	pfree(DatumGetPointer(row));
+}

@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * fk.c
+ *		memoized_prefetch.fk(source, source_ids, attributes, target_type):
+ *		the target rows that foreign-key columns (or paths of them) of a
+ *		chunk of source rows point at.
+ *
+ * One row per distinct source id and attribute whose key is not NULL and
+ * whose target row exists, ordered by the source id's first position in
+ * source_ids, then by the order of the attributes.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "memoized_prefetch.h"
+
+PG_FUNCTION_INFO_V1(memoized_prefetch_fk);
+
+Datum
+memoized_prefetch_fk(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt;
+	MemoryContext old;
+	MpPlan	   *plan;
+	MpCall		call;
+	MpKeySet   *ks;
+	HeapTuple  *start;
+	HeapTuple  *final;
+	text	  **names;
+	int			nd;
+	int			g;
+	int			i;
+	int			p;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be NULL")));
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		return (Datum) 0;
+
+	plan = mp_plan_for_call(fcinfo, MP_FK, PG_GETARG_OID(0),
+							PG_GETARG_DATUM(2), PG_ARGISNULL(2), NULL, NULL);
+	callcxt = AllocSetContextCreate(CurrentMemoryContext,
+									"memoized_prefetch call",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(callcxt);
+
+	mp_check_access(plan);
+	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
+
+	/* the source row of each distinct id, then every path from it */
+	ks = &call.idkeys;
+	nd = ks->ndistinct;
+	start = palloc(sizeof(HeapTuple) * Max(nd, 1));
+	for (g = 0; g < nd; g++)
+		start[g] = call.idrows.start[g] < call.idrows.start[g + 1] ?
+			call.idrows.rows[call.idrows.start[g]] : NULL;
+	final = mp_call_walk(&call, start, nd);
+
+	names = palloc(sizeof(text *) * Max(plan->npaths, 1));
+	for (p = 0; p < plan->npaths; p++)
+		names[p] = cstring_to_text(plan->paths[p].name);
+
+	/* distinct ids in order of first appearance, attributes in order */
+	for (i = 0; i < ks->n; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		g = ks->group[i];
+		if (ks->first[g] != i)
+			continue;
+		values[0] = call.ids[i];
+		for (p = 0; p < plan->npaths; p++)
+		{
+			HeapTuple	target = final[p * nd + g];
+
+			if (target == NULL)
+				continue;
+			values[1] = PointerGetDatum(names[p]);
+			mp_emit(fcinfo, values, nulls, 2, target, call.rowdesc);
+		}
+	}
+
+	mp_call_end(&call);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(callcxt);
+	return (Datum) 0;
+}

@@ -1,0 +1,186 @@
+/*-------------------------------------------------------------------------
+ *
+ * keys.c
+ *		Values made into keys of an index: coercion to the key type, and key
+ *		sets (sorted, distinct keys with the map back to the inputs).
+ *
+ * Keys are compared only with the btree comparison of the index they are
+ * looked up in, so "equal" here means exactly what it means to the index
+ * (int4 1 and int8 1, numeric 1.0 and 1.00, nondeterministic collations).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "parser/parse_coerce.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "memoized_prefetch.h"
+
+/*
+ * Decide how values of srctype become keys of keytype: unchanged when the
+ * types are binary compatible, through an implicit cast otherwise, and, when
+ * "strings" is set, by the key type's input function for string types (what
+ * an untyped literal such as '{1,2}' resolves to).  Anything else would not
+ * compare as the plain join does, so it is an error.
+ */
+void
+mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype, bool strings,
+				 MemoryContext cxt, const char *what)
+{
+	Oid			src = getBaseType(srctype);
+	Oid			funcid;
+	CoercionPathType path;
+
+	memset(c, 0, sizeof(MpCoercion));
+	if (src == keytype || IsBinaryCoercible(src, keytype))
+	{
+		c->kind = MP_COERCE_NONE;
+		return;
+	}
+
+	path = find_coercion_pathway(keytype, src, COERCION_IMPLICIT, &funcid);
+	if (path == COERCION_PATH_RELABELTYPE)
+	{
+		c->kind = MP_COERCE_NONE;
+		return;
+	}
+	if (path == COERCION_PATH_FUNC && OidIsValid(funcid))
+	{
+		c->kind = MP_COERCE_FUNC;
+		c->nargs = get_func_nargs(funcid);
+		fmgr_info_cxt(funcid, &c->func, cxt);
+		return;
+	}
+	if (strings && TypeCategory(src) == TYPCATEGORY_STRING)
+	{
+		Oid			outfunc;
+		Oid			infunc;
+		bool		isvarlena;
+
+		c->kind = MP_COERCE_INPUT;
+		getTypeOutputInfo(src, &outfunc, &isvarlena);
+		getTypeInputInfo(keytype, &infunc, &c->ioparam);
+		fmgr_info_cxt(outfunc, &c->func, cxt);
+		fmgr_info_cxt(infunc, &c->input, cxt);
+		return;
+	}
+
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("%s of type %s cannot be used as keys of type %s",
+					what, format_type_be(srctype), format_type_be(keytype)),
+			 errdetail("Only implicit casts are applied to keys."),
+			 errhint("Cast the values to %s.", format_type_be(keytype))));
+}
+
+Datum
+mp_coerce(MpCoercion *c, Datum value)
+{
+	switch (c->kind)
+	{
+		case MP_COERCE_NONE:
+			return value;
+		case MP_COERCE_FUNC:
+			if (c->nargs == 1)
+				return FunctionCall1(&c->func, value);
+			return FunctionCall3(&c->func, value, Int32GetDatum(-1),
+								 BoolGetDatum(false));
+		case MP_COERCE_INPUT:
+			return InputFunctionCall(&c->input,
+									 OutputFunctionCall(&c->func, value),
+									 c->ioparam, -1);
+	}
+	pg_unreachable();
+}
+
+typedef struct KeySortArg
+{
+	SortSupport ssup;
+	Datum	   *keys;
+} KeySortArg;
+
+/* Order input positions by key, then by position. */
+static int
+compare_positions(const void *a, const void *b, void *arg)
+{
+	KeySortArg *ka = (KeySortArg *) arg;
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+	int			r;
+
+	r = ApplySortComparator(ka->keys[ia], false, ka->keys[ib], false, ka->ssup);
+	if (r != 0)
+		return r;
+	return (ia > ib) - (ia < ib);
+}
+
+/*
+ * Build the key set of n keys (no NULLs).  The arrays are allocated in the
+ * current memory context.
+ */
+void
+mp_keyset_build(MpKeySet *ks, SortSupport ssup, Datum *keys, int n)
+{
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	KeySortArg	arg = {ssup, keys};
+	bool		sorted = true;
+	int			i;
+
+	ks->n = n;
+	ks->keys = keys;
+	ks->group = palloc(sizeof(int) * Max(n, 1));
+	ks->distinct = palloc(sizeof(Datum) * Max(n, 1));
+	ks->first = palloc(sizeof(int) * Max(n, 1));
+	ks->ndistinct = 0;
+
+	for (i = 0; i < n; i++)
+	{
+		order[i] = i;
+		if (i > 0 && sorted &&
+			ApplySortComparator(keys[i - 1], false, keys[i], false, ssup) >= 0)
+			sorted = false;
+	}
+	if (!sorted)
+		qsort_arg(order, n, sizeof(int), compare_positions, &arg);
+
+	for (i = 0; i < n; i++)
+	{
+		int			pos = order[i];
+
+		if (ks->ndistinct == 0 ||
+			ApplySortComparator(ks->distinct[ks->ndistinct - 1], false,
+								keys[pos], false, ssup) != 0)
+		{
+			ks->distinct[ks->ndistinct] = keys[pos];
+			ks->first[ks->ndistinct] = pos;
+			ks->ndistinct++;
+		}
+		ks->group[pos] = ks->ndistinct - 1;
+	}
+	pfree(order);
+}
+
+/* The distinct key equal to "key", or -1. */
+int
+mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key)
+{
+	int			lo = 0;
+	int			hi = ks->ndistinct - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			r = ApplySortComparator(ks->distinct[mid], false, key, false, ssup);
+
+		if (r == 0)
+			return mid;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}

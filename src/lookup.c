@@ -1,0 +1,251 @@
+/*-------------------------------------------------------------------------
+ *
+ * lookup.c
+ *		The lookup engine: the rows of a relation whose key equals each of a
+ *		set of distinct keys, under the active snapshot.
+ *
+ * The normal path scans the btree index directly through the index access
+ * method, one rescan per key, with the index's own equality function and
+ * collation: no SPI, no executor.  The scan is run to its end for every key
+ * even on a unique index, so that a SERIALIZABLE transaction takes the same
+ * predicate locks as the executor's index scan would.
+ *
+ * When row-level security applies to the relation, the same question is
+ * asked through SPI as a plain query, so that the rewriter adds the policies
+ * exactly as it would to the plain join; only the columns the plain join
+ * reads are selected, and the rows are rebuilt in the relation's descriptor
+ * with the other columns NULL.
+ *
+ * Callers see rows as HeapTuples in the relation's descriptor, grouped per
+ * distinct key (MpRows), whichever path produced them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/sysattr.h"
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_operator.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "memoized_prefetch.h"
+
+void
+mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi, Bitmapset *cols)
+{
+	memset(lk, 0, sizeof(MpLookup));
+	lk->ik = ik;
+	lk->heap = table_open(ik->relid, AccessShareLock);
+	lk->index = index_open(ik->indexid, AccessShareLock);
+	lk->via_spi = via_spi;
+	lk->cols = cols;
+
+	lk->ssup.ssup_cxt = CurrentMemoryContext;
+	lk->ssup.ssup_collation = ik->collation;
+	lk->ssup.ssup_nulls_first = false;
+	lk->ssup.ssup_attno = 1;
+	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &lk->ssup);
+}
+
+void
+mp_lookup_close(MpLookup *lk)
+{
+	index_close(lk->index, NoLock);
+	table_close(lk->heap, NoLock);
+}
+
+/* Make room for one more row. */
+static inline void
+rows_reserve(MpRows *out, int n, int *cap)
+{
+	if (n >= *cap)
+	{
+		*cap *= 2;
+		out->rows = repalloc(out->rows, sizeof(HeapTuple) * *cap);
+	}
+}
+
+static void
+lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
+{
+	MpIndexKey *ik = lk->ik;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData skey;
+	FmgrInfo	eqfunc;
+	int			cap = ks->ndistinct + 1;
+	int			n = 0;
+	int			k;
+
+	out->rows = palloc(sizeof(HeapTuple) * cap);
+	fmgr_info(ik->eqproc, &eqfunc);
+	ScanKeyEntryInitializeWithInfo(&skey, 0, 1, BTEqualStrategyNumber,
+								   InvalidOid, ik->collation, &eqfunc,
+								   (Datum) 0);
+
+	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 1, 0);
+	slot = table_slot_create(lk->heap, NULL);
+	for (k = 0; k < ks->ndistinct; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		out->start[k] = n;
+		skey.sk_argument = ks->distinct[k];
+		index_rescan(scan, &skey, 1, NULL, 0);
+		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
+			rows_reserve(out, n, &cap);
+			out->rows[n++] = ExecCopySlotHeapTuple(slot);
+		}
+	}
+	out->start[ks->ndistinct] = n;
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* The query that reads the given columns of the rows with key = ANY($1). */
+static char *
+spi_query(MpLookup *lk, AttrNumber *attnos, int natts)
+{
+	Relation	rel = lk->heap;
+	StringInfoData q;
+	HeapTuple	optup;
+	Form_pg_operator op;
+	int			i;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	for (i = 0; i < natts; i++)
+		appendStringInfo(&q, "%st.%s", i > 0 ? ", " : "",
+						 quote_identifier(get_attname(RelationGetRelid(rel),
+													  attnos[i], false)));
+
+	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(lk->ik->eqop));
+	if (!HeapTupleIsValid(optup))
+		elog(ERROR, "cache lookup failed for operator %u", lk->ik->eqop);
+	op = (Form_pg_operator) GETSTRUCT(optup);
+	appendStringInfo(&q, " FROM ONLY %s t WHERE t.%s OPERATOR(%s.%s) ANY ($1)",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)),
+					 quote_identifier(get_attname(RelationGetRelid(rel),
+												  lk->ik->attno, false)),
+					 quote_identifier(get_namespace_name(op->oprnamespace)),
+					 NameStr(op->oprname));
+	ReleaseSysCache(optup);
+	return q.data;
+}
+
+static void
+lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	TupleDesc	desc = RelationGetDescr(lk->heap);
+	AttrNumber *attnos = palloc(sizeof(AttrNumber) * desc->natts);
+	int			natts = 0;
+	bool		wholerow = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, lk->cols);
+	Oid			arraytype = get_array_type(lk->ik->keytype);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum		arg;
+	Datum	   *values;
+	bool	   *nulls;
+	int		   *keyof;
+	int		   *fill;
+	uint64		i;
+	int			k;
+	int			a;
+
+	/* The key column first, then what the plain join reads. */
+	attnos[natts++] = lk->ik->attno;
+	for (a = 1; a <= desc->natts; a++)
+	{
+		if (TupleDescAttr(desc, a - 1)->attisdropped || a == lk->ik->attno)
+			continue;
+		if (wholerow || bms_is_member(a - FirstLowInvalidHeapAttributeNumber, lk->cols))
+			attnos[natts++] = a;
+	}
+
+	if (!OidIsValid(arraytype))
+		elog(ERROR, "no array type for type %u", lk->ik->keytype);
+	get_typlenbyvalalign(lk->ik->keytype, &typlen, &typbyval, &typalign);
+	arg = PointerGetDatum(construct_array(ks->distinct, ks->ndistinct,
+										  lk->ik->keytype, typlen, typbyval,
+										  typalign));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* read_only: run under the caller's active snapshot, no new one */
+	if (SPI_execute_with_args(spi_query(lk, attnos, natts), 1, &arraytype,
+							  &arg, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed");
+
+	MemoryContextSwitchTo(callcxt);
+	values = palloc(sizeof(Datum) * desc->natts);
+	nulls = palloc(sizeof(bool) * desc->natts);
+	keyof = palloc(sizeof(int) * (SPI_processed + 1));
+	fill = palloc0(sizeof(int) * (ks->ndistinct + 1));
+	out->rows = palloc(sizeof(HeapTuple) * (SPI_processed + 1));
+
+	/* count the rows of each key */
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		key = SPI_getbinval(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1, &isnull);
+
+		keyof[i] = isnull ? -1 : mp_keyset_find(ks, &lk->ssup, key);
+		if (keyof[i] < 0)
+			elog(ERROR, "row-level security lookup returned an unexpected key");
+		fill[keyof[i]]++;
+	}
+	out->start[0] = 0;
+	for (k = 0; k < ks->ndistinct; k++)
+		out->start[k + 1] = out->start[k] + fill[k];
+	memset(fill, 0, sizeof(int) * ks->ndistinct);
+
+	/* rebuild each row in the relation's descriptor, in its key's slot */
+	for (i = 0; i < SPI_processed; i++)
+	{
+		for (a = 0; a < desc->natts; a++)
+		{
+			values[a] = (Datum) 0;
+			nulls[a] = true;
+		}
+		for (a = 0; a < natts; a++)
+			values[attnos[a] - 1] = SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc,
+												  a + 1, &nulls[attnos[a] - 1]);
+		k = keyof[i];
+		out->rows[out->start[k] + fill[k]++] = heap_form_tuple(desc, values, nulls);
+	}
+
+	SPI_finish();
+	MemoryContextSwitchTo(callcxt);
+}
+
+/*
+ * Fill "out" with the rows of every distinct key of "ks": the rows of key k
+ * are out->rows[out->start[k] .. out->start[k + 1] - 1].
+ */
+void
+mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
+{
+	out->start = palloc(sizeof(int) * (ks->ndistinct + 1));
+	if (lk->via_spi)
+		lookup_spi(lk, ks, out);
+	else
+		lookup_index(lk, ks, out);
+}

@@ -1,0 +1,119 @@
+/*-------------------------------------------------------------------------
+ *
+ * m2m.c
+ *		memoized_prefetch.m2m(through, source_ids, target_type, source_field,
+ *		target_field): the target rows linked to a chunk of source ids
+ *		through a link table.
+ *
+ * One row per link row whose source value is in source_ids and whose target
+ * row exists, ordered by the source id's first position, then by the
+ * target's key.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "memoized_prefetch.h"
+
+PG_FUNCTION_INFO_V1(memoized_prefetch_m2m);
+
+typedef struct LinkSortArg
+{
+	HeapTuple  *targets;
+	TupleDesc	desc;
+	AttrNumber	attno;
+	SortSupport ssup;
+} LinkSortArg;
+
+/* Order link rows by their target's key, then by position. */
+static int
+compare_links(const void *a, const void *b, void *arg)
+{
+	LinkSortArg *la = (LinkSortArg *) arg;
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+	bool		na;
+	bool		nb;
+	Datum		ka = heap_getattr(la->targets[ia], la->attno, la->desc, &na);
+	Datum		kb = heap_getattr(la->targets[ib], la->attno, la->desc, &nb);
+	int			r = ApplySortComparator(ka, na, kb, nb, la->ssup);
+
+	return r != 0 ? r : (ia > ib) - (ia < ib);
+}
+
+Datum
+memoized_prefetch_m2m(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt;
+	MemoryContext old;
+	MpPlan	   *plan;
+	MpCall		call;
+	MpKeySet   *ks;
+	MpRows	   *links;
+	HeapTuple  *final;
+	LinkSortArg arg;
+	int		   *order;
+	int			target;
+	int			i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("through must not be NULL")));
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		return (Datum) 0;
+
+	plan = mp_plan_for_call(fcinfo, MP_M2M, PG_GETARG_OID(0), (Datum) 0, true,
+							PG_ARGISNULL(3) ? NULL : NameStr(*PG_GETARG_NAME(3)),
+							PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)));
+	callcxt = AllocSetContextCreate(CurrentMemoryContext,
+									"memoized_prefetch call",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(callcxt);
+
+	mp_check_access(plan);
+	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
+
+	/* the link rows of each distinct id, and the target of each */
+	ks = &call.idkeys;
+	links = &call.idrows;
+	final = mp_call_walk(&call, links->rows, links->start[ks->ndistinct]);
+
+	target = plan->paths[0].hops[0].target;
+	arg.targets = final;
+	arg.desc = call.rowdesc;
+	arg.attno = plan->targets[target].attno;
+	arg.ssup = &call.lookups[target].ssup;
+	order = palloc(sizeof(int) * (links->start[ks->ndistinct] + 1));
+
+	for (i = 0; i < ks->n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+		int			g = ks->group[i];
+		int			n = 0;
+		int			r;
+
+		if (ks->first[g] != i)
+			continue;
+		for (r = links->start[g]; r < links->start[g + 1]; r++)
+			if (final[r] != NULL)
+				order[n++] = r;
+		qsort_arg(order, n, sizeof(int), compare_links, &arg);
+
+		values[0] = call.ids[i];
+		for (r = 0; r < n; r++)
+			mp_emit(fcinfo, values, nulls, 1, final[order[r]], call.rowdesc);
+	}
+
+	mp_call_end(&call);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(callcxt);
+	return (Datum) 0;
+}

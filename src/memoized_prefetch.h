@@ -1,0 +1,208 @@
+/*-------------------------------------------------------------------------
+ *
+ * memoized_prefetch.h
+ *		Private declarations shared by the files of the extension, grouped by
+ *		the file that defines them.
+ *
+ * The extension answers "give me the rows related to this chunk of source
+ * ids" with exactly the rows the plain SQL join returns under the caller's
+ * snapshot.  A call goes through three layers:
+ *
+ *	plan.c		resolves the arguments (relations, key columns, indexes,
+ *				coercions) from the catalogs once per call site and backend;
+ *	keys.c		turns a batch of values into sorted, distinct keys of the
+ *				index's type, with the index's own comparison;
+ *	lookup.c	fetches the rows of a batch of distinct keys through a btree
+ *				index under the active snapshot (or through SPI when
+ *				row-level security applies), the interface a cache sits in
+ *				front of;
+ *
+ * and fk.c / m2m.c walk the paths and emit the result.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MEMOIZED_PREFETCH_H
+#define MEMOIZED_PREFETCH_H
+
+#include "postgres.h"
+
+#include "access/htup.h"
+#include "fmgr.h"
+#include "lib/ilist.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
+#include "utils/sortsupport.h"
+
+/*
+ * How values of one type become keys of another.  Resolved once per plan.
+ */
+typedef enum MpCoercionKind
+{
+	MP_COERCE_NONE,				/* same or binary-coercible type */
+	MP_COERCE_FUNC,				/* an implicit cast function */
+	MP_COERCE_INPUT				/* a string parsed by the key type's input */
+} MpCoercionKind;
+
+typedef struct MpCoercion
+{
+	MpCoercionKind kind;
+	int			nargs;			/* arguments of the cast function */
+	FmgrInfo	func;			/* cast function, or the output function of
+								 * the string type for MP_COERCE_INPUT */
+	FmgrInfo	input;			/* input function of the key type */
+	Oid			ioparam;		/* its type I/O parameter */
+} MpCoercion;
+
+/*
+ * A relation reached through one btree index whose first key column is
+ * "attno": the unit the lookup engine works on.
+ */
+typedef struct MpIndexKey
+{
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	attno;			/* heap column the index's first key is */
+	Oid			keytype;		/* base type of that column */
+	Oid			collation;		/* collation of the index column */
+	Oid			eqop;			/* btree "=" of the index's opfamily */
+	RegProcedure eqproc;		/* its function */
+	bool		unique;			/* at most one visible row per key */
+	int			rel;			/* index into MpPlan.rels */
+} MpIndexKey;
+
+/* One step of a path: the column of the previous row that holds the key. */
+typedef struct MpHop
+{
+	AttrNumber	attno;			/* column of the previous relation */
+	int			target;			/* index into MpPlan.targets */
+	MpCoercion	coerce;			/* column type -> target key type */
+} MpHop;
+
+typedef struct MpPath
+{
+	char	   *name;			/* as the caller spelled it */
+	int			nhops;
+	MpHop	   *hops;
+} MpPath;
+
+/* A relation a call reads, with the columns the plain join would read. */
+typedef struct MpRel
+{
+	Oid			relid;
+	Oid			nspid;
+	Bitmapset  *cols;			/* attnums - FirstLowInvalidHeapAttributeNumber */
+} MpRel;
+
+typedef enum MpKind
+{
+	MP_FK = 'f',
+	MP_M2M = 'm'
+} MpKind;
+
+/*
+ * A resolved call: where the source ids are looked up (targets[0]), the paths
+ * from there to the target table, and everything the privilege checks need.
+ * fk: targets[0] is the source's primary key, one path per attribute.
+ * m2m: targets[0] is the link table through an index on its source column,
+ * and the one path is its target column.
+ */
+typedef struct MpPlan
+{
+	dlist_node	node;			/* in the list of all live plans */
+	MemoryContext cxt;			/* holds the plan and everything below */
+	char	   *signature;		/* the arguments it was resolved from */
+	bool		valid;			/* cleared by invalidation callbacks */
+	bool		cached;			/* still in the backend's plan cache */
+	int			refcount;		/* cache + call sites that point at it */
+
+	MpKind		kind;
+	Oid			rowtype;		/* row type of the target table */
+	Oid			elemtype;		/* element type of source_ids */
+	MpCoercion	idcoerce;		/* source id element -> targets[0] key */
+
+	int			nrels;
+	MpRel	   *rels;
+	List	   *rtable;			/* RangeTblEntry per rel, for ExecCheckRTPerms */
+
+	int			ntargets;
+	MpIndexKey *targets;
+
+	int			npaths;
+	MpPath	   *paths;
+	int			maxhops;
+} MpPlan;
+
+/* plan.c */
+extern MpPlan *mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
+								Datum attributes, bool attributes_null,
+								const char *source_field,
+								const char *target_field);
+
+/* keys.c */
+typedef struct MpKeySet
+{
+	int			n;				/* input keys */
+	Datum	   *keys;			/* input keys, of the index's key type */
+	int		   *group;			/* for each input key, its distinct key */
+	int			ndistinct;
+	Datum	   *distinct;		/* distinct keys, sorted by the index's order */
+	int		   *first;			/* for each distinct key, its first input */
+} MpKeySet;
+
+extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
+							 bool strings, MemoryContext cxt, const char *what);
+extern Datum mp_coerce(MpCoercion *c, Datum value);
+extern void mp_keyset_build(MpKeySet *ks, SortSupport ssup, Datum *keys, int n);
+extern int	mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key);
+
+/* lookup.c */
+typedef struct MpLookup
+{
+	MpIndexKey *ik;
+	Relation	heap;
+	Relation	index;
+	bool		via_spi;		/* row-level security applies */
+	Bitmapset  *cols;			/* columns to read when via_spi */
+	SortSupportData ssup;		/* the index's order on its first column */
+} MpLookup;
+
+/* Rows found for each distinct key of a key set. */
+typedef struct MpRows
+{
+	int		   *start;			/* ndistinct + 1 offsets into rows */
+	HeapTuple  *rows;
+} MpRows;
+
+extern void mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi,
+						   Bitmapset *cols);
+extern void mp_lookup_close(MpLookup *lk);
+extern void mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
+
+/* access.c */
+extern void mp_check_relation(Relation rel, const char *role);
+extern void mp_check_access(MpPlan *plan);
+extern bool mp_rls_applies(Oid relid);
+
+/* call.c: one call of either function, from source ids to target rows */
+typedef struct MpCall
+{
+	MpPlan	   *plan;
+	MpLookup   *lookups;		/* one per target */
+	Datum	   *ids;			/* the non-NULL elements of source_ids */
+	MpKeySet	idkeys;			/* their keys at targets[0] */
+	MpRows		idrows;			/* rows found for them at targets[0] */
+	TupleDesc	rowdesc;		/* descriptor of the target table */
+} MpCall;
+
+extern void mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids);
+extern void mp_call_end(MpCall *call);
+extern HeapTuple *mp_call_walk(MpCall *call, HeapTuple *start, int nstart);
+extern void mp_emit(FunctionCallInfo fcinfo, Datum *values, bool *nulls,
+					int targetcol, HeapTuple target, TupleDesc rowdesc);
+
+/* fk.c, m2m.c: the SQL-callable functions */
+extern Datum memoized_prefetch_fk(PG_FUNCTION_ARGS);
+extern Datum memoized_prefetch_m2m(PG_FUNCTION_ARGS);
+
+#endif							/* MEMOIZED_PREFETCH_H */

@@ -1,0 +1,872 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *		Resolving the arguments of a call from the catalogs, and keeping the
+ *		result per call site and per backend.
+ *
+ * A plan says which relations, key columns, indexes, equality functions and
+ * coercions a call uses (see MpPlan).  Resolving it opens every relation
+ * involved; a repeated call reuses it:
+ *
+ *	- per call site, fn_extra points at the plan of the last arguments seen;
+ *	- per backend, a short most-recently-used list of plans is searched by
+ *	  the arguments' signature, so that new statements, PL/pgSQL functions
+ *	  and Django queries with the same arguments find it.
+ *
+ * Invalidation: a relcache callback clears "valid" on every plan that uses
+ * the relation (or on all of them); it only flips flags.  Each call locks the
+ * plan's relations and then accepts pending invalidation messages, so a plan
+ * that survives that point matches the catalogs the call reads under its
+ * locks; otherwise it is resolved again.  Plans are reference counted (the
+ * cache and each call site that points at one) and freed at zero; a call
+ * site releases its plan when its fn_mcxt is reset.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "nodes/parsenodes.h"
+#include "parser/parse_type.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "memoized_prefetch.h"
+
+#define MP_PLAN_CACHE_SIZE 64
+
+/* every live plan, most recently used first; "cached" ones form the cache */
+static dlist_head all_plans = DLIST_STATIC_INIT(all_plans);
+static int	ncached = 0;
+static MemoryContext plans_cxt = NULL;
+static bool callback_registered = false;
+static uint64 invalidations = 0;	/* callbacks run so far */
+
+/* What a call site remembers: the arguments of its last call and their plan. */
+typedef struct MpSite
+{
+	MpKind		kind;
+	Oid			relid;
+	Oid			elemtype;
+	Oid			rowtype;
+	struct varlena *attributes; /* flat copy, or NULL */
+	char	   *source_field;
+	char	   *target_field;
+	MpPlan	   *plan;
+	MemoryContextCallback cb;
+} MpSite;
+
+/* ---------- plan lifetime ---------- */
+
+static void
+plan_release(MpPlan *plan)
+{
+	if (--plan->refcount > 0)
+		return;
+	dlist_delete(&plan->node);
+	MemoryContextDelete(plan->cxt);
+}
+
+static void
+plan_relcache_callback(Datum arg, Oid relid)
+{
+	dlist_iter	it;
+
+	invalidations++;
+	dlist_foreach(it, &all_plans)
+	{
+		MpPlan	   *plan = dlist_container(MpPlan, node, it.cur);
+		int			i;
+
+		if (relid == InvalidOid)
+			plan->valid = false;
+		for (i = 0; i < plan->nrels && plan->valid; i++)
+			if (plan->rels[i].relid == relid)
+				plan->valid = false;
+		for (i = 0; i < plan->ntargets && plan->valid; i++)
+			if (plan->targets[i].indexid == relid)
+				plan->valid = false;
+	}
+}
+
+static void
+site_reset_callback(void *arg)
+{
+	MpSite	   *site = (MpSite *) arg;
+
+	if (site->plan)
+		plan_release(site->plan);
+	site->plan = NULL;
+}
+
+/* Drop invalid plans from the cache and find a valid one by signature. */
+static MpPlan *
+cache_find(const char *signature)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &all_plans)
+	{
+		MpPlan	   *plan = dlist_container(MpPlan, node, it.cur);
+
+		if (!plan->cached)
+			continue;
+		if (!plan->valid)
+		{
+			plan->cached = false;
+			ncached--;
+			plan_release(plan);
+			continue;
+		}
+		if (strcmp(plan->signature, signature) == 0)
+		{
+			dlist_move_head(&all_plans, &plan->node);
+			return plan;
+		}
+	}
+	return NULL;
+}
+
+static void
+cache_add(MpPlan *plan)
+{
+	MemoryContextSetParent(plan->cxt, plans_cxt);
+	plan->cached = true;
+	plan->refcount = 1;
+	dlist_push_head(&all_plans, &plan->node);
+	if (++ncached > MP_PLAN_CACHE_SIZE)
+	{
+		dlist_iter	it;
+
+		dlist_reverse_foreach(it, &all_plans)
+		{
+			MpPlan	   *old = dlist_container(MpPlan, node, it.cur);
+
+			if (old->cached)
+			{
+				old->cached = false;
+				ncached--;
+				plan_release(old);
+				break;
+			}
+		}
+	}
+}
+
+/* ---------- resolution ---------- */
+
+static const char *
+relname(Oid relid)
+{
+	char	   *name = get_rel_name(relid);
+
+	return name ? name : "?";
+}
+
+/* The entry of rels[] for relid, added if new, with column attno read. */
+static int
+plan_add_rel(MpPlan *plan, Relation rel, AttrNumber attno)
+{
+	Oid			relid = RelationGetRelid(rel);
+	int			i;
+
+	for (i = 0; i < plan->nrels; i++)
+		if (plan->rels[i].relid == relid)
+			break;
+	if (i == plan->nrels)
+	{
+		plan->rels = repalloc(plan->rels, sizeof(MpRel) * (plan->nrels + 1));
+		plan->rels[i].relid = relid;
+		plan->rels[i].nspid = RelationGetNamespace(rel);
+		plan->rels[i].cols = NULL;
+		plan->nrels++;
+	}
+	plan->rels[i].cols = bms_add_member(plan->rels[i].cols,
+										attno - FirstLowInvalidHeapAttributeNumber);
+	return i;
+}
+
+/*
+ * The target for rows of "rel" looked up through index "indexid" on column
+ * "attno", added if new.  "unique" demands a plain, immediate unique index.
+ */
+static int
+plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
+				bool need_unique, const char *role)
+{
+	Relation	index;
+	Form_pg_index ix;
+	MpIndexKey *ik;
+	Form_pg_attribute att;
+	int			i;
+
+	for (i = 0; i < plan->ntargets; i++)
+		if (plan->targets[i].relid == RelationGetRelid(rel) &&
+			plan->targets[i].indexid == indexid)
+			return i;
+
+	mp_check_relation(rel, role);
+	index = index_open(indexid, AccessShareLock);
+	ix = index->rd_index;
+	if (index->rd_rel->relam != BTREE_AM_OID || !ix->indisvalid ||
+		!ix->indisready || ix->indkey.values[0] != attno ||
+		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) ||
+		(need_unique && (!ix->indisunique || !ix->indimmediate ||
+						 ix->indnkeyatts != 1)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" cannot be used to look up rows of \"%s\"",
+						RelationGetRelationName(index), RelationGetRelationName(rel)),
+				 need_unique ?
+				 errdetail("A key must be a valid, non-deferrable unique btree index on one column, without a predicate.") :
+				 errdetail("A lookup index must be a valid btree index whose first column is the key, without a predicate.")));
+
+	att = TupleDescAttr(RelationGetDescr(rel), attno - 1);
+	if (index->rd_indcollation[0] != att->attcollation)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"%s\" uses another collation than column \"%s\"",
+						RelationGetRelationName(index), NameStr(att->attname))));
+
+	plan->targets = repalloc(plan->targets,
+							 sizeof(MpIndexKey) * (plan->ntargets + 1));
+	ik = &plan->targets[plan->ntargets];
+	ik->relid = RelationGetRelid(rel);
+	ik->indexid = indexid;
+	ik->attno = attno;
+	ik->keytype = getBaseType(att->atttypid);
+	ik->collation = index->rd_indcollation[0];
+	ik->eqop = get_opfamily_member(index->rd_opfamily[0],
+								   index->rd_opcintype[0],
+								   index->rd_opcintype[0],
+								   BTEqualStrategyNumber);
+	if (!OidIsValid(ik->eqop))
+		elog(ERROR, "missing equality operator in operator family %u",
+			 index->rd_opfamily[0]);
+	ik->eqproc = get_opcode(ik->eqop);
+	ik->unique = ix->indisunique && ix->indimmediate && ix->indnkeyatts == 1;
+	ik->rel = plan_add_rel(plan, rel, attno);
+	index_close(index, NoLock);
+	return plan->ntargets++;
+}
+
+/* The target for the primary key of rel. */
+static int
+plan_add_pkey(MpPlan *plan, Relation rel, const char *role)
+{
+	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	Relation	index;
+	AttrNumber	attno;
+
+	if (!OidIsValid(pkey))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s \"%s\" has no usable primary key",
+						role, RelationGetRelationName(rel)),
+				 errdetail("Rows are looked up by a primary key of one column that is not deferrable.")));
+	index = index_open(pkey, AccessShareLock);
+	if (index->rd_index->indnkeyatts != 1 || index->rd_index->indkey.values[0] <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s \"%s\" has a composite primary key",
+						role, RelationGetRelationName(rel)),
+				 errdetail("Only primary keys of one column are supported.")));
+	attno = index->rd_index->indkey.values[0];
+	index_close(index, NoLock);
+	return plan_add_target(plan, rel, pkey, attno, true, role);
+}
+
+static AttrNumber
+column_attno(Relation rel, const char *name, const char *path)
+{
+	AttrNumber	attno = get_attnum(RelationGetRelid(rel), name);
+
+	if (attno <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						name, RelationGetRelationName(rel)),
+				 path ? errcontext("attribute \"%s\"", path) : 0));
+	return attno;
+}
+
+/*
+ * The single-column foreign key on column attno of rel, preferring one that
+ * references "prefer"; NULL when there is none.
+ */
+static ForeignKeyCacheInfo *
+column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
+{
+	ForeignKeyCacheInfo *found = NULL;
+	bool		composite = false;
+	ListCell   *lc;
+
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+		int			i;
+
+		for (i = 0; i < fk->nkeys; i++)
+			if (fk->conkey[i] == attno)
+				break;
+		if (i == fk->nkeys)
+			continue;
+		if (fk->nkeys > 1)
+		{
+			composite = true;
+			continue;
+		}
+		if (found == NULL ||
+			(found->confrelid != prefer && fk->confrelid == prefer))
+			found = fk;
+		else if (found->confrelid == fk->confrelid &&
+				 found->confkey[0] != fk->confkey[0] &&
+				 fk->confrelid == prefer)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" has foreign keys to different columns of \"%s\"",
+							get_attname(RelationGetRelid(rel), attno, false),
+							RelationGetRelationName(rel), relname(fk->confrelid)),
+					 path ? errcontext("attribute \"%s\"", path) : 0));
+	}
+	if (found == NULL && composite)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("column \"%s\" of relation \"%s\" is part of a composite foreign key",
+						get_attname(RelationGetRelid(rel), attno, false),
+						RelationGetRelationName(rel)),
+				 errdetail("Only foreign keys of one column are supported."),
+				 path ? errcontext("attribute \"%s\"", path) : 0));
+	return found;
+}
+
+/*
+ * Resolve one hop: column "attno" of "rel" leads to a row of another
+ * relation.  The last hop must reach "target"; it follows the column's
+ * foreign key, or joins to the target's primary key when there is none.
+ * Returns the relation reached, opened.
+ */
+static Relation
+resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
+			Oid target, MpHop *hop, const char *path)
+{
+	ForeignKeyCacheInfo *fk = column_fkey(rel, attno, last ? target : InvalidOid, path);
+	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attno - 1);
+	Relation	next;
+	MpIndexKey *ik;
+	char		what[NAMEDATALEN + 16];
+
+	if (fk == NULL && !last)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 errmsg("column \"%s\" of relation \"%s\" has no foreign key",
+						NameStr(att->attname), RelationGetRelationName(rel)),
+				 errdetail("Every step of a path but the last must follow a foreign key constraint."),
+				 errcontext("attribute \"%s\"", path)));
+	if (fk != NULL && last && fk->confrelid != target)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("attribute \"%s\" leads to table \"%s\", not to \"%s\"",
+						path, relname(fk->confrelid), relname(target))));
+
+	hop->attno = attno;
+	plan_add_rel(plan, rel, attno);
+	next = table_open(fk ? fk->confrelid : target, AccessShareLock);
+	if (fk)
+	{
+		HeapTuple	contup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		Oid			conindid;
+
+		if (!HeapTupleIsValid(contup))
+			elog(ERROR, "cache lookup failed for constraint %u", fk->conoid);
+		conindid = ((Form_pg_constraint) GETSTRUCT(contup))->conindid;
+		ReleaseSysCache(contup);
+		hop->target = plan_add_target(plan, next, conindid, fk->confkey[0],
+									  true, "referenced table");
+	}
+	else
+		hop->target = plan_add_pkey(plan, next, "target table");
+
+	ik = &plan->targets[hop->target];
+	snprintf(what, sizeof(what), "column \"%s\"", NameStr(att->attname));
+	mp_coercion_init(&hop->coerce, att->atttypid, ik->keytype, false,
+					 plan->cxt, what);
+	return next;
+}
+
+/* Split "a.b__c" into its column names. */
+static List *
+split_path(const char *path)
+{
+	List	   *names = NIL;
+	const char *start = path;
+	const char *p = path;
+
+	for (;;)
+	{
+		int			seplen = (*p == '.') ? 1 : (p[0] == '_' && p[1] == '_') ? 2 : 0;
+
+		if (*p == '\0' || seplen > 0)
+		{
+			if (p == start)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid attribute \"%s\"", path),
+						 errdetail("An attribute is a column name or a path of column names separated by \".\" or \"__\".")));
+			names = lappend(names, pnstrdup(start, p - start));
+			if (*p == '\0')
+				return names;
+			p += seplen;
+			start = p;
+			continue;
+		}
+		p++;
+	}
+}
+
+static void
+resolve_path(MpPlan *plan, MpPath *mpath, Relation source, const char *path,
+			 Oid target)
+{
+	List	   *names = split_path(path);
+	Relation	rel = source;
+	ListCell   *lc;
+	int			h = 0;
+
+	mpath->name = pstrdup(path);
+	mpath->nhops = list_length(names);
+	mpath->hops = palloc0(sizeof(MpHop) * mpath->nhops);
+	foreach(lc, names)
+	{
+		AttrNumber	attno = column_attno(rel, lfirst(lc), path);
+		Relation	next = resolve_hop(plan, rel, attno,
+									   h == mpath->nhops - 1, target,
+									   &mpath->hops[h], path);
+
+		if (rel != source)
+			table_close(rel, NoLock);
+		rel = next;
+		h++;
+	}
+	if (rel != source)
+		table_close(rel, NoLock);
+	plan->maxhops = Max(plan->maxhops, mpath->nhops);
+}
+
+/* fk: every path from the source's primary key to the target. */
+static void
+resolve_fk(MpPlan *plan, Relation source, ArrayType *attributes, Oid target)
+{
+	List	   *paths = NIL;
+	ListCell   *lc;
+	int			i;
+
+	plan_add_pkey(plan, source, "source table");
+
+	if (attributes == NULL)
+	{
+		/* every single-column foreign key of source to target, by column */
+		Bitmapset  *cols = NULL;
+		int			attno = -1;
+
+		foreach(lc, RelationGetFKeyList(source))
+		{
+			ForeignKeyCacheInfo *fk = lfirst(lc);
+
+			if (fk->nkeys == 1 && fk->confrelid == target)
+				cols = bms_add_member(cols, fk->conkey[0]);
+		}
+		if (cols == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("table \"%s\" has no foreign key to table \"%s\"",
+							RelationGetRelationName(source), relname(target)),
+					 errhint("Name the attributes to follow.")));
+		while ((attno = bms_next_member(cols, attno)) >= 0)
+			paths = lappend(paths, get_attname(RelationGetRelid(source), attno, false));
+	}
+	else
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		if (ARR_NDIM(attributes) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("attributes must be a one-dimensional array")));
+		deconstruct_array(attributes, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		for (i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("attributes must not contain NULL")));
+			paths = lappend(paths, TextDatumGetCString(elems[i]));
+		}
+	}
+
+	plan->npaths = list_length(paths);
+	plan->paths = palloc0(sizeof(MpPath) * Max(plan->npaths, 1));
+	i = 0;
+	foreach(lc, paths)
+		resolve_path(plan, &plan->paths[i++], source, lfirst(lc), target);
+}
+
+/* The single-column foreign-key columns of rel, optionally only to "to". */
+static Bitmapset *
+fkey_columns(Relation rel, Oid to)
+{
+	Bitmapset  *cols = NULL;
+	ListCell   *lc;
+
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+
+		if (fk->nkeys == 1 && (!OidIsValid(to) || fk->confrelid == to))
+			cols = bms_add_member(cols, fk->conkey[0]);
+	}
+	return cols;
+}
+
+/* The only member of cols, or an error that names the parameter to pass. */
+static AttrNumber
+only_column(Bitmapset *cols, Relation through, const char *param, const char *what)
+{
+	if (bms_num_members(cols) == 1)
+		return bms_singleton_member(cols);
+	ereport(ERROR,
+			(errcode(bms_is_empty(cols) ? ERRCODE_UNDEFINED_OBJECT : ERRCODE_AMBIGUOUS_COLUMN),
+			 bms_is_empty(cols) ?
+			 errmsg("link table \"%s\" has no foreign key %s",
+					RelationGetRelationName(through), what) :
+			 errmsg("link table \"%s\" has several foreign keys %s",
+					RelationGetRelationName(through), what),
+			 errhint("Pass %s.", param)));
+	return InvalidAttrNumber;	/* keep compiler quiet */
+}
+
+/* The smallest valid btree index of rel whose first column is attno. */
+static Oid
+lookup_index_on(Relation rel, AttrNumber attno)
+{
+	Oid			best = InvalidOid;
+	int			bestcols = INT_MAX;
+	ListCell   *lc;
+
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = index->rd_index;
+
+		if (index->rd_rel->relam == BTREE_AM_OID && ix->indisvalid &&
+			ix->indisready && ix->indkey.values[0] == attno &&
+			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			index->rd_indcollation[0] ==
+			TupleDescAttr(RelationGetDescr(rel), attno - 1)->attcollation &&
+			ix->indnatts < bestcols)
+		{
+			best = RelationGetRelid(index);
+			bestcols = ix->indnatts;
+		}
+		index_close(index, NoLock);
+	}
+	if (!OidIsValid(best))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("link table \"%s\" has no index on column \"%s\"",
+						RelationGetRelationName(rel),
+						get_attname(RelationGetRelid(rel), attno, false)),
+				 errhint("Create a btree index whose first column is \"%s\".",
+						 get_attname(RelationGetRelid(rel), attno, false))));
+	return best;
+}
+
+/* m2m: link rows by their source column, then one hop to the target. */
+static void
+resolve_m2m(MpPlan *plan, Relation through, Oid target,
+			const char *source_field, const char *target_field)
+{
+	AttrNumber	tattno;
+	AttrNumber	sattno;
+	Relation	trel;
+	char		what[NAMEDATALEN + 16];
+
+	if (target_field)
+		tattno = column_attno(through, target_field, NULL);
+	else
+		tattno = only_column(fkey_columns(through, target), through,
+							 "target_field", psprintf("to \"%s\"", relname(target)));
+	if (source_field)
+		sattno = column_attno(through, source_field, NULL);
+	else
+		sattno = only_column(bms_del_member(fkey_columns(through, InvalidOid), tattno),
+							 through, "source_field", "to a source table");
+	if (sattno == tattno)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source_field and target_field are the same column \"%s\"",
+						get_attname(RelationGetRelid(through), sattno, false))));
+
+	mp_check_relation(through, "link table");
+	plan_add_target(plan, through, lookup_index_on(through, sattno), sattno,
+					false, "link table");
+
+	plan->npaths = 1;
+	plan->paths = palloc0(sizeof(MpPath));
+	plan->paths[0].name = get_attname(RelationGetRelid(through), tattno, false);
+	plan->paths[0].nhops = 1;
+	plan->paths[0].hops = palloc0(sizeof(MpHop));
+	plan->maxhops = 1;
+	snprintf(what, sizeof(what), "%s", "target_field");
+	trel = resolve_hop(plan, through, tattno, true, target,
+					   &plan->paths[0].hops[0], what);
+	table_close(trel, NoLock);
+}
+
+static char *
+plan_signature(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
+			   ArrayType *attributes, const char *sf, const char *tf)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "%c %u %u %u", kind, relid, elemtype, rowtype);
+	if (attributes)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		int			i;
+
+		deconstruct_array(attributes, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		appendStringInfo(&s, " [%d]", ARR_NDIM(attributes));
+		for (i = 0; i < n; i++)
+		{
+			char	   *name = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+
+			appendStringInfo(&s, " %d:%s", name ? (int) strlen(name) : -1,
+							 name ? name : "");
+		}
+	}
+	appendStringInfo(&s, " %d:%s %d:%s", sf ? (int) strlen(sf) : -1, sf ? sf : "",
+					 tf ? (int) strlen(tf) : -1, tf ? tf : "");
+	return s.data;
+}
+
+static MpPlan *
+plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
+			 ArrayType *attributes, const char *sf, const char *tf,
+			 char *signature)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "memoized_prefetch plan",
+											  ALLOCSET_SMALL_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	MpPlan	   *plan = palloc0(sizeof(MpPlan));
+	Oid			target = typeidTypeRelid(rowtype);
+	Relation	rel;
+	Relation	trel;
+	int			i;
+	const char *strtype = "source_ids";
+
+	plan->cxt = cxt;
+	plan->signature = pstrdup(signature);
+	plan->valid = true;
+	plan->kind = kind;
+	plan->rowtype = rowtype;
+	plan->elemtype = elemtype;
+	plan->rels = palloc(sizeof(MpRel));
+	plan->targets = palloc(sizeof(MpIndexKey));
+
+	if (!OidIsValid(target) || get_rel_relkind(target) != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("target_type must be the row type of a table, not %s",
+						format_type_be(rowtype)),
+				 errhint("Pass a value such as NULL::mytable.")));
+
+	/* the target table itself: checked, and read whole */
+	trel = table_open(target, AccessShareLock);
+	mp_check_relation(trel, "target table");
+	plan_add_rel(plan, trel, InvalidAttrNumber);
+	table_close(trel, NoLock);
+
+	rel = table_open(relid, AccessShareLock);
+	if (kind == MP_FK)
+	{
+		mp_check_relation(rel, "source table");
+		resolve_fk(plan, rel, attributes, target);
+	}
+	else
+		resolve_m2m(plan, rel, target, sf, tf);
+	table_close(rel, NoLock);
+
+	mp_coercion_init(&plan->idcoerce, elemtype, plan->targets[0].keytype, true,
+					 cxt, strtype);
+
+	for (i = 0; i < plan->nrels; i++)
+	{
+		RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+		rte->rtekind = RTE_RELATION;
+		rte->relid = plan->rels[i].relid;
+		rte->relkind = RELKIND_RELATION;
+		rte->rellockmode = AccessShareLock;
+		rte->requiredPerms = ACL_SELECT;
+		rte->checkAsUser = InvalidOid;
+		rte->selectedCols = plan->rels[i].cols;
+		plan->rtable = lappend(plan->rtable, rte);
+	}
+
+	MemoryContextSwitchTo(old);
+	return plan;
+}
+
+/* ---------- call sites ---------- */
+
+static bool
+site_matches(MpSite *site, MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
+			 struct varlena *attributes, const char *sf, const char *tf)
+{
+	if (site->plan == NULL || site->kind != kind || site->relid != relid ||
+		site->elemtype != elemtype || site->rowtype != rowtype)
+		return false;
+	if ((site->attributes == NULL) != (attributes == NULL) ||
+		(attributes && (VARSIZE(attributes) != VARSIZE(site->attributes) ||
+						memcmp(attributes, site->attributes, VARSIZE(attributes)) != 0)))
+		return false;
+	if ((site->source_field == NULL) != (sf == NULL) ||
+		(sf && strcmp(sf, site->source_field) != 0))
+		return false;
+	if ((site->target_field == NULL) != (tf == NULL) ||
+		(tf && strcmp(tf, site->target_field) != 0))
+		return false;
+	return true;
+}
+
+static void
+site_set(MpSite *site, MpPlan *plan, MemoryContext cxt, MpKind kind, Oid relid,
+		 Oid elemtype, Oid rowtype, struct varlena *attributes,
+		 const char *sf, const char *tf)
+{
+	if (site->plan)
+		plan_release(site->plan);
+	if (site->attributes)
+		pfree(site->attributes);
+	if (site->source_field)
+		pfree(site->source_field);
+	if (site->target_field)
+		pfree(site->target_field);
+
+	site->kind = kind;
+	site->relid = relid;
+	site->elemtype = elemtype;
+	site->rowtype = rowtype;
+	site->attributes = attributes ?
+		(struct varlena *) MemoryContextAlloc(cxt, VARSIZE(attributes)) : NULL;
+	if (attributes)
+		memcpy(site->attributes, attributes, VARSIZE(attributes));
+	site->source_field = sf ? MemoryContextStrdup(cxt, sf) : NULL;
+	site->target_field = tf ? MemoryContextStrdup(cxt, tf) : NULL;
+	site->plan = plan;
+	plan->refcount++;
+}
+
+/*
+ * The plan for this call's arguments, with every relation it reads locked
+ * and the catalogs caught up: resolved on first use, reused afterwards.
+ */
+MpPlan *
+mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
+				 Datum attributes, bool attributes_null,
+				 const char *source_field, const char *target_field)
+{
+	FmgrInfo   *flinfo = fcinfo->flinfo;
+	MpSite	   *site = (MpSite *) flinfo->fn_extra;
+	Oid			elemtype = get_fn_expr_argtype(flinfo, 1);
+	Oid			rowtype = get_fn_expr_argtype(flinfo, kind == MP_FK ? 3 : 2);
+	ArrayType  *attrs = attributes_null ? NULL : DatumGetArrayTypeP(attributes);
+
+	if (!callback_registered)
+	{
+		plans_cxt = AllocSetContextCreate(TopMemoryContext,
+										  "memoized_prefetch plans",
+										  ALLOCSET_SMALL_SIZES);
+		CacheRegisterRelcacheCallback(plan_relcache_callback, (Datum) 0);
+		callback_registered = true;
+	}
+	if (site == NULL)
+	{
+		site = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(MpSite));
+		site->cb.func = site_reset_callback;
+		site->cb.arg = site;
+		MemoryContextRegisterResetCallback(flinfo->fn_mcxt, &site->cb);
+		flinfo->fn_extra = site;
+	}
+	elemtype = get_element_type(elemtype);
+	if (!OidIsValid(elemtype))
+		elog(ERROR, "could not determine the element type of source_ids");
+
+	for (;;)
+	{
+		MpPlan	   *plan;
+		int			i;
+
+		if (!site_matches(site, kind, relid, elemtype, rowtype,
+						  (struct varlena *) attrs, source_field, target_field) ||
+			!site->plan->valid)
+		{
+			char	   *signature = plan_signature(kind, relid, elemtype, rowtype,
+												   attrs, source_field,
+												   target_field);
+
+			plan = cache_find(signature);
+			if (plan == NULL)
+			{
+				uint64		seen = invalidations;
+
+				plan = plan_resolve(kind, relid, elemtype, rowtype, attrs,
+									source_field, target_field, signature);
+
+				/*
+				 * An invalidation taken in while resolving may concern what
+				 * was read before it: resolve again (every lock is held by
+				 * then, so this settles).
+				 */
+				if (invalidations != seen)
+					plan->valid = false;
+				cache_add(plan);
+			}
+			site_set(site, plan, flinfo->fn_mcxt, kind, relid, elemtype,
+					 rowtype, (struct varlena *) attrs, source_field,
+					 target_field);
+			pfree(signature);
+		}
+		plan = site->plan;
+
+		/* lock, then see every invalidation committed before the locks */
+		for (i = 0; i < plan->nrels; i++)
+			LockRelationOid(plan->rels[i].relid, AccessShareLock);
+		AcceptInvalidationMessages();
+		if (plan->valid)
+			return plan;
+	}
+}
