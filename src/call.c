@@ -76,7 +76,7 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 		keys[n] = mp_coerce(&plan->idcoerce, elems[i]);
 		n++;
 	}
-	mp_keyset_build(&call->idkeys, &call->lookups[0].ssup, keys, n);
+	mp_keyset_build(&call->idkeys, &call->lookups[0], keys, n);
 	mp_lookup_rows(&call->lookups[0], &call->idkeys, &call->idrows);
 }
 
@@ -169,7 +169,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 
 			if (b->n == 0)
 				continue;
-			mp_keyset_build(&ks, &call->lookups[t].ssup, b->keys, b->n);
+			mp_keyset_build(&ks, &call->lookups[t], b->keys, b->n);
 			mp_lookup_rows(&call->lookups[t], &ks, &rows);
 			for (i = 0; i < b->n; i++)
 			{
@@ -185,18 +185,16 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 }
 
 /*
- * Add one result row: values/nulls with the target row, as a composite of
- * the target's row type, in column "targetcol".
+ * Add one result row: values/nulls with the target row (a composite datum,
+ * see MpRows) in column "targetcol".
  */
 void
 mp_emit(FunctionCallInfo fcinfo, Datum *values, bool *nulls, int targetcol,
-		HeapTuple target, TupleDesc rowdesc)
+		HeapTuple target)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Datum		row = heap_copy_tuple_as_datum(target, rowdesc);
 
-	values[targetcol] = row;
+	values[targetcol] = PointerGetDatum(target->t_data);
 	nulls[targetcol] = false;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	pfree(DatumGetPointer(row));
 }

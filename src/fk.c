@@ -85,7 +85,7 @@ memoized_prefetch_fk(PG_FUNCTION_ARGS)
 			if (target == NULL)
 				continue;
 			values[1] = PointerGetDatum(names[p]);
-			mp_emit(fcinfo, values, nulls, 2, target, call.rowdesc);
+			mp_emit(fcinfo, values, nulls, 2, target);
 		}
 	}
 

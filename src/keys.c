@@ -102,7 +102,7 @@ typedef struct KeySortArg
 	Datum	   *keys;
 } KeySortArg;
 
-/* Order input positions by key, then by position. */
+/* Order positions of keys[] by key, then by position. */
 static int
 compare_positions(const void *a, const void *b, void *arg)
 {
@@ -117,16 +117,50 @@ compare_positions(const void *a, const void *b, void *arg)
 	return (ia > ib) - (ia < ib);
 }
 
+/* A hash table of keys, hashed and compared as the index's equality does. */
+typedef struct KeyEntry
+{
+	Datum		key;
+	uint32		hash;
+	int			id;				/* order of first appearance */
+	char		status;
+} KeyEntry;
+
+static inline uint32
+key_hash(MpLookup *lk, Datum key)
+{
+	return DatumGetUInt32(FunctionCall1Coll(&lk->hashfn, lk->ik->collation, key));
+}
+
+#define SH_PREFIX keyhash
+#define SH_ELEMENT_TYPE KeyEntry
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) key_hash((MpLookup *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) \
+	(ApplySortComparator(a, false, b, false, &((MpLookup *) (tb)->private_data)->ssup) == 0)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 /*
- * Build the key set of n keys (no NULLs).  The arrays are allocated in the
- * current memory context.
+ * Build the key set of n keys (no NULLs) for the index of lk.  The arrays are
+ * allocated in the current memory context.
+ *
+ * Keys are first made distinct, by a hash table when the index's equality
+ * has a hash function, else by sorting them all; then the distinct keys are
+ * sorted in index order, so that the lookup reads the index in one pass.
  */
 void
-mp_keyset_build(MpKeySet *ks, SortSupport ssup, Datum *keys, int n)
+mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 {
-	int		   *order = palloc(sizeof(int) * Max(n, 1));
-	KeySortArg	arg = {ssup, keys};
-	bool		sorted = true;
+	int		   *order;
+	int		   *rank;
+	KeySortArg	arg = {&lk->ssup, NULL};
+	int			nd = 0;
 	int			i;
 
 	ks->n = n;
@@ -134,33 +168,64 @@ mp_keyset_build(MpKeySet *ks, SortSupport ssup, Datum *keys, int n)
 	ks->group = palloc(sizeof(int) * Max(n, 1));
 	ks->distinct = palloc(sizeof(Datum) * Max(n, 1));
 	ks->first = palloc(sizeof(int) * Max(n, 1));
-	ks->ndistinct = 0;
+	order = palloc(sizeof(int) * Max(n, 1));
 
-	for (i = 0; i < n; i++)
+	if (lk->hashable)
 	{
-		order[i] = i;
-		if (i > 0 && sorted &&
-			ApplySortComparator(keys[i - 1], false, keys[i], false, ssup) >= 0)
-			sorted = false;
-	}
-	if (!sorted)
-		qsort_arg(order, n, sizeof(int), compare_positions, &arg);
+		keyhash_hash *h = keyhash_create(CurrentMemoryContext, n, lk);
+		Datum	   *unsorted = palloc(sizeof(Datum) * Max(n, 1));
+		int		   *first = palloc(sizeof(int) * Max(n, 1));
 
-	for (i = 0; i < n; i++)
-	{
-		int			pos = order[i];
-
-		if (ks->ndistinct == 0 ||
-			ApplySortComparator(ks->distinct[ks->ndistinct - 1], false,
-								keys[pos], false, ssup) != 0)
+		for (i = 0; i < n; i++)
 		{
-			ks->distinct[ks->ndistinct] = keys[pos];
-			ks->first[ks->ndistinct] = pos;
-			ks->ndistinct++;
+			bool		found;
+			KeyEntry   *e = keyhash_insert(h, keys[i], &found);
+
+			if (!found)
+			{
+				e->id = nd;
+				unsorted[nd] = keys[i];
+				first[nd] = i;
+				order[nd] = nd;
+				nd++;
+			}
+			ks->group[i] = e->id;
 		}
-		ks->group[pos] = ks->ndistinct - 1;
+		arg.keys = unsorted;
+		qsort_arg(order, nd, sizeof(int), compare_positions, &arg);
+		rank = palloc(sizeof(int) * Max(nd, 1));
+		for (i = 0; i < nd; i++)
+		{
+			rank[order[i]] = i;
+			ks->distinct[i] = unsorted[order[i]];
+			ks->first[i] = first[order[i]];
+		}
+		for (i = 0; i < n; i++)
+			ks->group[i] = rank[ks->group[i]];
+		keyhash_destroy(h);
 	}
-	pfree(order);
+	else
+	{
+		for (i = 0; i < n; i++)
+			order[i] = i;
+		arg.keys = keys;
+		qsort_arg(order, n, sizeof(int), compare_positions, &arg);
+		for (i = 0; i < n; i++)
+		{
+			int			pos = order[i];
+
+			if (nd == 0 ||
+				ApplySortComparator(ks->distinct[nd - 1], false,
+									keys[pos], false, &lk->ssup) != 0)
+			{
+				ks->distinct[nd] = keys[pos];
+				ks->first[nd] = pos;
+				nd++;
+			}
+			ks->group[pos] = nd - 1;
+		}
+	}
+	ks->ndistinct = nd;
 }
 
 /* The distinct key equal to "key", or -1. */

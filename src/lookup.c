@@ -25,6 +25,10 @@
 
 #include "access/sysattr.h"
 #include "access/genam.h"
+#include "access/heaptoast.h"
+#include "access/htup_details.h"
+#include "access/itup.h"
+#include "access/nbtree.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -58,6 +62,10 @@ mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi, Bitmapset *cols)
 	lk->ssup.ssup_nulls_first = false;
 	lk->ssup.ssup_attno = 1;
 	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &lk->ssup);
+
+	lk->hashable = OidIsValid(ik->hashproc);
+	if (lk->hashable)
+		fmgr_info(ik->hashproc, &lk->hashfn);
 }
 
 void
@@ -78,39 +86,131 @@ rows_reserve(MpRows *out, int n, int *cap)
 	}
 }
 
+/*
+ * A copy of a heap tuple whose t_data is a composite datum of the relation's
+ * row type, with external TOAST values fetched (a TOAST pointer must not
+ * outlive the snapshot that read it).
+ */
+static HeapTuple
+row_copy(HeapTuple tuple, TupleDesc desc)
+{
+	HeapTuple	row = palloc(sizeof(HeapTupleData));
+	Datum		d = heap_copy_tuple_as_datum(tuple, desc);
+
+	row->t_data = (HeapTupleHeader) DatumGetPointer(d);
+	row->t_len = HeapTupleHeaderGetDatumLength(row->t_data);
+	row->t_self = tuple->t_self;
+	row->t_tableOid = tuple->t_tableOid;
+	return row;
+}
+
+/*
+ * Whether "key" lies beyond the leaf page the scan is reading, so that the
+ * scan should descend the index again rather than step through the rest of
+ * the page.  This reads the btree scan's own record of the page's items.
+ */
+static bool
+beyond_page(MpLookup *lk, IndexScanDesc scan, Datum key)
+{
+	BTScanOpaque so = (BTScanOpaque) scan->opaque;
+	IndexTuple	last;
+	Datum		lastkey;
+	bool		isnull;
+
+	if (!BTScanPosIsValid(so->currPos) || so->currTuples == NULL)
+		return true;
+	last = (IndexTuple) (so->currTuples +
+						 so->currPos.items[so->currPos.lastItem].tupleOffset);
+	lastkey = index_getattr(last, 1, scan->xs_itupdesc, &isnull);
+	return ApplySortComparator(key, false, lastkey, isnull, &lk->ssup) > 0;
+}
+
+/*
+ * The index path.  The distinct keys are sorted in index order, so one scan
+ * "key >= first key" walks the index forward and is merged with them: a key
+ * equal to the entry gets the entry's visible heap tuple, keys the scan has
+ * passed are done, and when the next key is not on the current leaf page the
+ * scan is restarted at it (one descent, as a scan per key would do).  Dense
+ * keys thus cost a range scan, sparse keys a descent each.  Each key's
+ * entries are read to the end, as the executor's scan reads them.
+ */
 static void
 lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 {
 	MpIndexKey *ik = lk->ik;
+	TupleDesc	desc = RelationGetDescr(lk->heap);
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	ScanKeyData skey;
-	FmgrInfo	eqfunc;
-	int			cap = ks->ndistinct + 1;
+	FmgrInfo	gefunc;
+	int			nd = ks->ndistinct;
+	int			cap = nd + 1;
 	int			n = 0;
-	int			k;
+	int			k = 0;
+	bool		positioned = false;
 
 	out->rows = palloc(sizeof(HeapTuple) * cap);
-	fmgr_info(ik->eqproc, &eqfunc);
-	ScanKeyEntryInitializeWithInfo(&skey, 0, 1, BTEqualStrategyNumber,
-								   InvalidOid, ik->collation, &eqfunc,
-								   (Datum) 0);
+	out->start[0] = 0;
+	if (nd == 0)
+		return;
 
+	fmgr_info(ik->geproc, &gefunc);
+	ScanKeyEntryInitializeWithInfo(&skey, 0, 1, BTGreaterEqualStrategyNumber,
+								   InvalidOid, ik->collation, &gefunc,
+								   (Datum) 0);
 	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 1, 0);
+	scan->xs_want_itup = true;
 	slot = table_slot_create(lk->heap, NULL);
-	for (k = 0; k < ks->ndistinct; k++)
+
+	while (k < nd)
 	{
+		Datum		key;
+		bool		isnull;
+		int			cmp = 0;
+
 		CHECK_FOR_INTERRUPTS();
-		out->start[k] = n;
-		skey.sk_argument = ks->distinct[k];
-		index_rescan(scan, &skey, 1, NULL, 0);
-		while (index_getnext_slot(scan, ForwardScanDirection, slot))
+		if (!positioned)
 		{
-			rows_reserve(out, n, &cap);
-			out->rows[n++] = ExecCopySlotHeapTuple(slot);
+			skey.sk_argument = ks->distinct[k];
+			index_rescan(scan, &skey, 1, NULL, 0);
+			positioned = true;
 		}
+		if (index_getnext_tid(scan, ForwardScanDirection) == NULL)
+			break;
+		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+
+		/* the keys this entry has passed are done */
+		while (k < nd &&
+			   (cmp = ApplySortComparator(key, isnull, ks->distinct[k], false,
+										  &lk->ssup)) > 0)
+			out->start[++k] = n;
+		if (k == nd)
+			break;
+		if (cmp < 0)
+		{
+			if (beyond_page(lk, scan, ks->distinct[k]))
+				positioned = false;
+			continue;
+		}
+
+		/* an entry of key k: its visible heap tuple, if any */
+		do
+		{
+			if (index_fetch_heap(scan, slot))
+			{
+				bool		shouldfree;
+				HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+
+				rows_reserve(out, n, &cap);
+				out->rows[n++] = row_copy(tuple, desc);
+				if (shouldfree)
+					heap_freetuple(tuple);
+			}
+		} while (scan->xs_heap_continue);
 	}
-	out->start[ks->ndistinct] = n;
+	while (k < nd)
+		out->start[++k] = n;
+
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 }
@@ -229,7 +329,7 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 												  SPI_tuptable->tupdesc,
 												  a + 1, &nulls[attnos[a] - 1]);
 		k = keyof[i];
-		out->rows[out->start[k] + fill[k]++] = heap_form_tuple(desc, values, nulls);
+		out->rows[out->start[k] + fill[k]++] = row_copy(heap_form_tuple(desc, values, nulls), desc);
 	}
 
 	SPI_finish();
@@ -244,7 +344,12 @@ void
 mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 {
 	out->start = palloc(sizeof(int) * (ks->ndistinct + 1));
-	if (lk->via_spi)
+	if (ks->ndistinct == 0)
+	{
+		out->start[0] = 0;
+		out->rows = NULL;
+	}
+	else if (lk->via_spi)
 		lookup_spi(lk, ks, out);
 	else
 		lookup_index(lk, ks, out);

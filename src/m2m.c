@@ -109,7 +109,7 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 
 		values[0] = call.ids[i];
 		for (r = 0; r < n; r++)
-			mp_emit(fcinfo, values, nulls, 1, final[order[r]], call.rowdesc);
+			mp_emit(fcinfo, values, nulls, 1, final[order[r]]);
 	}
 
 	mp_call_end(&call);

@@ -67,6 +67,8 @@ typedef struct MpIndexKey
 	Oid			collation;		/* collation of the index column */
 	Oid			eqop;			/* btree "=" of the index's opfamily */
 	RegProcedure eqproc;		/* its function */
+	RegProcedure geproc;		/* btree ">=", same types */
+	RegProcedure hashproc;		/* hash function of "=", or InvalidOid */
 	bool		unique;			/* at most one visible row per key */
 	int			rel;			/* index into MpPlan.rels */
 } MpIndexKey;
@@ -139,6 +141,30 @@ extern MpPlan *mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 								const char *source_field,
 								const char *target_field);
 
+/* lookup.c */
+typedef struct MpLookup
+{
+	MpIndexKey *ik;
+	Relation	heap;
+	Relation	index;
+	bool		via_spi;		/* row-level security applies */
+	Bitmapset  *cols;			/* columns to read when via_spi */
+	SortSupportData ssup;		/* the index's order on its first column */
+	bool		hashable;		/* hashfn agrees with the index's equality */
+	FmgrInfo	hashfn;
+} MpLookup;
+
+/*
+ * Rows found for each distinct key of a key set.  Each row's t_data is a
+ * composite datum of the relation's row type, with no external TOAST
+ * pointers: it can be returned as is, and read with heap_getattr.
+ */
+typedef struct MpRows
+{
+	int		   *start;			/* ndistinct + 1 offsets into rows */
+	HeapTuple  *rows;
+} MpRows;
+
 /* keys.c */
 typedef struct MpKeySet
 {
@@ -153,26 +179,8 @@ typedef struct MpKeySet
 extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
 							 bool strings, MemoryContext cxt, const char *what);
 extern Datum mp_coerce(MpCoercion *c, Datum value);
-extern void mp_keyset_build(MpKeySet *ks, SortSupport ssup, Datum *keys, int n);
+extern void mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n);
 extern int	mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key);
-
-/* lookup.c */
-typedef struct MpLookup
-{
-	MpIndexKey *ik;
-	Relation	heap;
-	Relation	index;
-	bool		via_spi;		/* row-level security applies */
-	Bitmapset  *cols;			/* columns to read when via_spi */
-	SortSupportData ssup;		/* the index's order on its first column */
-} MpLookup;
-
-/* Rows found for each distinct key of a key set. */
-typedef struct MpRows
-{
-	int		   *start;			/* ndistinct + 1 offsets into rows */
-	HeapTuple  *rows;
-} MpRows;
 
 extern void mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi,
 						   Bitmapset *cols);
@@ -199,7 +207,7 @@ extern void mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids);
 extern void mp_call_end(MpCall *call);
 extern HeapTuple *mp_call_walk(MpCall *call, HeapTuple *start, int nstart);
 extern void mp_emit(FunctionCallInfo fcinfo, Datum *values, bool *nulls,
-					int targetcol, HeapTuple target, TupleDesc rowdesc);
+					int targetcol, HeapTuple target);
 
 /* fk.c, m2m.c: the SQL-callable functions */
 extern Datum memoized_prefetch_fk(PG_FUNCTION_ARGS);

@@ -224,6 +224,7 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 	ix = index->rd_index;
 	if (index->rd_rel->relam != BTREE_AM_OID || !ix->indisvalid ||
 		!ix->indisready || ix->indkey.values[0] != attno ||
+		(index->rd_indoption[0] & INDOPTION_DESC) != 0 ||
 		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) ||
 		(need_unique && (!ix->indisunique || !ix->indimmediate ||
 						 ix->indnkeyatts != 1)))
@@ -232,8 +233,8 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 				 errmsg("index \"%s\" cannot be used to look up rows of \"%s\"",
 						RelationGetRelationName(index), RelationGetRelationName(rel)),
 				 need_unique ?
-				 errdetail("A key must be a valid, non-deferrable unique btree index on one column, without a predicate.") :
-				 errdetail("A lookup index must be a valid btree index whose first column is the key, without a predicate.")));
+				 errdetail("A key must be a valid, non-deferrable, ascending unique btree index on one column, without a predicate.") :
+				 errdetail("A lookup index must be a valid ascending btree index whose first column is the key, without a predicate.")));
 
 	att = TupleDescAttr(RelationGetDescr(rel), attno - 1);
 	if (index->rd_indcollation[0] != att->attcollation)
@@ -258,6 +259,12 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 		elog(ERROR, "missing equality operator in operator family %u",
 			 index->rd_opfamily[0]);
 	ik->eqproc = get_opcode(ik->eqop);
+	ik->geproc = get_opcode(get_opfamily_member(index->rd_opfamily[0],
+												index->rd_opcintype[0],
+												index->rd_opcintype[0],
+												BTGreaterEqualStrategyNumber));
+	if (!get_op_hash_functions(ik->eqop, &ik->hashproc, NULL))
+		ik->hashproc = InvalidOid;
 	ik->unique = ix->indisunique && ix->indimmediate && ix->indnkeyatts == 1;
 	ik->rel = plan_add_rel(plan, rel, attno);
 	index_close(index, NoLock);
@@ -457,12 +464,13 @@ resolve_path(MpPlan *plan, MpPath *mpath, Relation source, const char *path,
 									   h == mpath->nhops - 1, target,
 									   &mpath->hops[h], path);
 
-		if (rel != source)
+		/* every relation but the source was opened here */
+		if (h > 0)
 			table_close(rel, NoLock);
 		rel = next;
 		h++;
 	}
-	if (rel != source)
+	if (h > 0)
 		table_close(rel, NoLock);
 	plan->maxhops = Max(plan->maxhops, mpath->nhops);
 }
@@ -577,6 +585,7 @@ lookup_index_on(Relation rel, AttrNumber attno)
 
 		if (index->rd_rel->relam == BTREE_AM_OID && ix->indisvalid &&
 			ix->indisready && ix->indkey.values[0] == attno &&
+			(index->rd_indoption[0] & INDOPTION_DESC) == 0 &&
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			index->rd_indcollation[0] ==
 			TupleDescAttr(RelationGetDescr(rel), attno - 1)->attcollation &&
@@ -593,7 +602,7 @@ lookup_index_on(Relation rel, AttrNumber attno)
 				 errmsg("link table \"%s\" has no index on column \"%s\"",
 						RelationGetRelationName(rel),
 						get_attname(RelationGetRelid(rel), attno, false)),
-				 errhint("Create a btree index whose first column is \"%s\".",
+				 errhint("Create a btree index whose first column is \"%s\", in ascending order.",
 						 get_attname(RelationGetRelid(rel), attno, false))));
 	return best;
 }
@@ -624,7 +633,6 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 				 errmsg("source_field and target_field are the same column \"%s\"",
 						get_attname(RelationGetRelid(through), sattno, false))));
 
-	mp_check_relation(through, "link table");
 	plan_add_target(plan, through, lookup_index_on(through, sattno), sattno,
 					false, "link table");
 
@@ -685,7 +693,6 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	Relation	rel;
 	Relation	trel;
 	int			i;
-	const char *strtype = "source_ids";
 
 	plan->cxt = cxt;
 	plan->signature = pstrdup(signature);
@@ -696,31 +703,31 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	plan->rels = palloc(sizeof(MpRel));
 	plan->targets = palloc(sizeof(MpIndexKey));
 
-	if (!OidIsValid(target) || get_rel_relkind(target) != RELKIND_RELATION)
+	if (!OidIsValid(target) || get_rel_relkind(target) == RELKIND_COMPOSITE_TYPE)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("target_type must be the row type of a table, not %s",
 						format_type_be(rowtype)),
 				 errhint("Pass a value such as NULL::mytable.")));
 
-	/* the target table itself: checked, and read whole */
 	trel = table_open(target, AccessShareLock);
 	mp_check_relation(trel, "target table");
-	plan_add_rel(plan, trel, InvalidAttrNumber);
-	table_close(trel, NoLock);
 
+	/* rels[] in the order the plain join's range table lists them */
 	rel = table_open(relid, AccessShareLock);
+	mp_check_relation(rel, kind == MP_FK ? "source table" : "link table");
 	if (kind == MP_FK)
-	{
-		mp_check_relation(rel, "source table");
 		resolve_fk(plan, rel, attributes, target);
-	}
 	else
 		resolve_m2m(plan, rel, target, sf, tf);
 	table_close(rel, NoLock);
 
+	/* the target table is read whole */
+	plan_add_rel(plan, trel, InvalidAttrNumber);
+	table_close(trel, NoLock);
+
 	mp_coercion_init(&plan->idcoerce, elemtype, plan->targets[0].keytype, true,
-					 cxt, strtype);
+					 cxt, "source_ids");
 
 	for (i = 0; i < plan->nrels; i++)
 	{
@@ -821,7 +828,7 @@ mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 		MemoryContextRegisterResetCallback(flinfo->fn_mcxt, &site->cb);
 		flinfo->fn_extra = site;
 	}
-	elemtype = get_element_type(elemtype);
+	elemtype = get_base_element_type(elemtype);
 	if (!OidIsValid(elemtype))
 		elog(ERROR, "could not determine the element type of source_ids");
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# make demo / make bench: a throwaway cluster under ./tmp, run as an
+# unprivileged user, with the bookstore dataset; every book processed in
+# chunks by each method (plain joins, the extension's functions, the floor),
+# timed by a libpq client that receives every row.
+#
+#   bash scripts/bookstore.sh demo    small dataset, chunks of 1,000
+#   bash scripts/bookstore.sh bench   SCALE=1 (default): 100,000 authors,
+#                                     2,000 publishers, 1,000 categories,
+#                                     1,000,000 books, 2,000,000 reviews;
+#                                     chunks of 10,000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+mode=${1:-demo}
+
+ensure_packages
+build_and_install
+mkdir -p tmp
+gcc -O2 -Wall -o tmp/runner bench/runner.c -I"$("$PG_CONFIG" --includedir)" -lpq
+
+if [ "$mode" = bench ]; then
+    scale=${SCALE:-1}
+    authors=$((100000 * scale)) publishers=$((2000 * scale)) categories=$((1000 * scale))
+    books=$((1000000 * scale)) reviews=$((2000000 * scale)) chunk=${CHUNK:-10000}
+    port=${PGPORT_BENCH:-55502} buffers=2GB
+else
+    authors=2000 publishers=50 categories=30 books=20000 reviews=40000 chunk=1000
+    port=${PGPORT_DEMO:-55501} buffers=128MB
+fi
+dir=$PWD/tmp/$mode-cluster
+user_dir "$dir"
+
+if [ ! -f "$dir/PG_VERSION" ]; then
+    as_user initdb -D "$dir" -A trust --no-sync >/dev/null
+    cat >>"$dir/postgresql.conf" <<CONF
+port = $port
+listen_addresses = ''
+unix_socket_directories = '$dir'
+shared_preload_libraries = 'memoized_prefetch'
+shared_buffers = $buffers
+max_prepared_transactions = 10
+# a throwaway cluster: durability is not needed
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+fi
+# (re)start, so that the freshly installed library is the one loaded
+as_user pg_ctl -D "$dir" status >/dev/null 2>&1 && as_user pg_ctl -D "$dir" -w stop >/dev/null
+as_user pg_ctl -D "$dir" -l "$dir/server.log" -w start >/dev/null
+trap 'as_user pg_ctl -D "$dir" -w stop >/dev/null' EXIT
+
+export PGHOST=$dir PGPORT=$port PGUSER=$RUN_USER PGDATABASE=postgres PGOPTIONS="-c client_min_messages=warning"
+psql() { command "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+want="$authors $publishers $categories $books $reviews"
+have=$(psql -tAc "SELECT obj_description('book'::regclass)" 2>/dev/null || true)
+if [ "$have" != "$want" ]; then
+    echo "loading the bookstore: $books books, $authors authors, $reviews reviews ..."
+    psql -v authors="$authors" -v publishers="$publishers" -v categories="$categories" \
+        -v books="$books" -v reviews="$reviews" -f bench/bookstore.sql >/dev/null
+    psql -f bench/floor.sql >/dev/null
+    psql -c "COMMENT ON TABLE book IS '$want'"
+fi
+psql -c "DROP EXTENSION IF EXISTS memoized_prefetch" -c "CREATE EXTENSION memoized_prefetch" \
+    -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
+psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
+
+nchunks=$((books / chunk))
+echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client"
+tmp/runner "$chunk" "$nchunks" bench/queries.tsv

@@ -1,0 +1,111 @@
+# fk() and m2m() on a node WITHOUT shared_preload_libraries: the library is
+# loaded by the first call in each backend.  Every call must return what the
+# plain join returns in the same statement: in new sessions, in a session
+# whose cached plans must follow another session's updates and DDL, and after
+# a restart.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use BookstoreChecks;
+
+my $ids = '5, 1, 4, 2, 3, 99';
+
+my %fk = (
+	initial => '1 author_id Ann, 2 author_id Bob, 2 translator_id Cy, '
+	  . '3 author_id Ann, 3 translator_id Ann, 4 author_id Di, 4 translator_id Bob, '
+	  . '5 author_id Cy',
+	updated => '1 author_id Ann v2, 1 translator_id Eve, 2 author_id Di, 2 translator_id Cy, '
+	  . '3 author_id Ann v2, 3 translator_id Ann v2, 4 author_id Di, 4 translator_id Bob',
+	altered => '1 author_id Ann v2, 1 translator_id Cy, 2 author_id Di, '
+	  . '3 author_id Ann v2, 4 author_id Di, 4 translator_id Cy');
+my %m2m = (
+	initial =>
+	  '1 Fiction, 1 Poetry, 2 History, 3 Fiction, 3 History, 3 Poetry, 5 Poetry',
+	updated =>
+	  '1 Poetry, 2 History v2, 2 Poetry, 3 Fiction, 3 History v2, 3 Poetry');
+
+my $node = PostgreSQL::Test::Cluster->new('node');
+$node->init;
+$node->start;
+
+is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
+	'', 'the node preloads no library');
+
+$node->safe_psql('postgres', 'CREATE EXTENSION memoized_prefetch');
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT extversion FROM pg_extension WHERE extname = 'memoized_prefetch'}),
+	'0.1',
+	'CREATE EXTENSION without preloading');
+load_bookstore($node);
+
+check_fk($node, $ids, $fk{initial}, 'initial');
+check_m2m($node, $ids, $m2m{initial}, 'initial');
+
+# A session whose first calls load the library and cache plans; the changes
+# come from other sessions.
+my $session = $node->background_psql('postgres');
+check_fk($session, $ids, $fk{initial}, 'session, initial');
+check_m2m($session, $ids, $m2m{initial}, 'session, initial');
+
+$node->safe_psql(
+	'postgres', q{
+UPDATE author SET name = 'Ann v2' WHERE id = 1;
+UPDATE book SET author_id = 4 WHERE id = 2;
+INSERT INTO author VALUES (5, 'Eve', 'eve@example.com');
+UPDATE book SET translator_id = 5 WHERE id = 1;
+INSERT INTO book_categories (book_id, category_id) VALUES (2, 3);
+DELETE FROM book_categories WHERE book_id = 1 AND category_id = 1;
+UPDATE category SET name = 'History v2' WHERE id = 2;
+DELETE FROM review WHERE book_id = 5;
+DELETE FROM book_categories WHERE book_id = 5;
+DELETE FROM book WHERE id = 5;
+});
+check_fk($session, $ids, $fk{updated}, 'session, after updates');
+check_m2m($session, $ids, $m2m{updated}, 'session, after updates');
+check_fk($node, $ids, $fk{updated}, 'new session, after updates');
+check_m2m($node, $ids, $m2m{updated}, 'new session, after updates');
+
+# DDL in another session must reach the session's cached plans: the
+# translator column gets another attribute number, and the index m2m() used
+# on the link table is dropped.
+$node->safe_psql(
+	'postgres', q{
+BEGIN;
+ALTER TABLE book DROP COLUMN translator_id;
+ALTER TABLE book ADD COLUMN translator_id bigint REFERENCES author DEFERRABLE INITIALLY DEFERRED;
+UPDATE book SET translator_id = 3 WHERE id IN (1, 4);
+DROP INDEX book_categories_book_id_idx;
+COMMIT;
+});
+check_fk($session, $ids, $fk{altered}, 'session, after DDL');
+check_m2m($session, $ids, $m2m{updated}, 'session, after DDL');
+$session->quit;
+
+$node->restart;
+
+is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
+	'', 'after restart, the node still preloads no library');
+check_fk($node, $ids, $fk{altered}, 'after restart');
+check_m2m($node, $ids, $m2m{updated}, 'after restart');
+
+# and a change after the restart
+$node->safe_psql('postgres',
+	q{UPDATE author SET name = 'Cy v2' WHERE id = 3; INSERT INTO book_categories (book_id, category_id) VALUES (4, 1);}
+);
+check_fk($node, $ids,
+	'1 author_id Ann v2, 1 translator_id Cy v2, 2 author_id Di, '
+	  . '3 author_id Ann v2, 4 author_id Di, 4 translator_id Cy v2',
+	'after restart and update');
+check_m2m($node, $ids,
+	'1 Poetry, 2 History v2, 2 Poetry, 3 Fiction, 3 History v2, 3 Poetry, 4 Fiction',
+	'after restart and update');
+
+$node->stop;
+
+done_testing();

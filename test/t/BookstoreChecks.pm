@@ -1,0 +1,102 @@
+# Shared by the TAP tests: load the bookstore fixture, and check that fk() and
+# m2m() return exactly what the plain join returns in the same statement.
+#
+# Each check runs ONE statement that calls the function once, computes the
+# plain join under the same snapshot, and returns
+#   - the function's rows, ordered, with the names of the target rows (so a
+#     test shows which version of each row it saw), and
+#   - whether the function's rows, as a multiset, equal the plain join's.
+# Both are asserted with is().
+
+package BookstoreChecks;
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+use Exporter 'import';
+our @EXPORT = qw(load_bookstore fk_query m2m_query check_fk check_m2m);
+
+my $fixture = dirname(__FILE__) . '/../fixtures/bookstore.sql';
+
+# Create the bookstore (and the extension, if missing) on a node.
+sub load_bookstore
+{
+	my ($node, $dbname) = @_;
+	$node->safe_psql($dbname // 'postgres', slurp_file($fixture));
+	return;
+}
+
+# fk() on book: authors and translators of the given book ids.
+sub fk_query
+{
+	my ($ids) = @_;
+	my $arr = "ARRAY[$ids]::bigint[]";
+	return qq{
+WITH f AS MATERIALIZED (
+  SELECT s.source_id, s.attribute, s.target
+  FROM memoized_prefetch.fk('book', $arr, '{author_id,translator_id}', NULL::author) s),
+j AS (
+  SELECT b.id, 'author_id'::text, a FROM book b JOIN author a ON a.id = b.author_id
+  WHERE b.id = ANY ($arr)
+  UNION ALL
+  SELECT b.id, 'translator_id'::text, a FROM book b JOIN author a ON a.id = b.translator_id
+  WHERE b.id = ANY ($arr))
+SELECT (SELECT string_agg(format('%s %s %s', f.source_id, f.attribute, (f.target).name), ', '
+                          ORDER BY f.source_id, f.attribute) FROM f),
+       (SELECT array_agg(x ORDER BY x::text) FROM f x)
+       IS NOT DISTINCT FROM (SELECT array_agg(x ORDER BY x::text) FROM j x)};
+}
+
+# m2m() through book_categories: the categories of the given book ids.
+sub m2m_query
+{
+	my ($ids) = @_;
+	my $arr = "ARRAY[$ids]::bigint[]";
+	return qq{
+WITH f AS MATERIALIZED (
+  SELECT s.source_id, s.target
+  FROM memoized_prefetch.m2m('book_categories', $arr, NULL::category) s),
+j AS (
+  SELECT bc.book_id, c FROM book_categories bc JOIN category c ON c.id = bc.category_id
+  WHERE bc.book_id = ANY ($arr))
+SELECT (SELECT string_agg(format('%s %s', f.source_id, (f.target).name), ', '
+                          ORDER BY f.source_id, (f.target).id) FROM f),
+       (SELECT array_agg(x ORDER BY x::text) FROM f x)
+       IS NOT DISTINCT FROM (SELECT array_agg(x ORDER BY x::text) FROM j x)};
+}
+
+# Run a check query on a node (a new connection) or in a BackgroundPsql
+# session, and assert its two results.
+sub run_check
+{
+	my ($where, $query, $rows, $name) = @_;
+	local $Test::Builder::Level = $Test::Builder::Level + 2;
+	my $out =
+	  $where->isa('PostgreSQL::Test::Cluster')
+	  ? $where->safe_psql('postgres', $query)
+	  : $where->query_safe($query);
+	my ($got_rows, $same) = split /\|/, $out, 2;
+	is($got_rows, $rows, "$name: rows");
+	is($same, 't', "$name: equal to the plain join in the same statement");
+	return;
+}
+
+sub check_fk
+{
+	my ($where, $ids, $rows, $name) = @_;
+	run_check($where, fk_query($ids), $rows, "$name: fk");
+	return;
+}
+
+sub check_m2m
+{
+	my ($where, $ids, $rows, $name) = @_;
+	run_check($where, m2m_query($ids), $rows, "$name: m2m");
+	return;
+}
+
+1;
