@@ -31,8 +31,13 @@ for diffs in "$work"/tmp/test/*/regression.diffs; do
     [ -s "$diffs" ] && { echo "=== $diffs"; cat "$diffs"; }
 done
 
-passed=$(grep -cE '^(ok|test|     )? *[a-z0-9_]+ +\.\.\. ok|^ok [0-9]+ ' "$log" || true)
-failed=$(grep -cE '\.\.\. FAILED|^not ok [0-9]+ ' "$log" || true)
+# one closing line: regress and isolation tests, plus TAP assertions
+suites_ok=$(grep -cE '\.\.\. ok' "$log" || true)
+suites_failed=$(grep -cE '\.\.\. FAILED' "$log" || true)
+tap_tests=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+).*/\1/p' "$log" | tail -1)
+tap_failed=$(sed -nE 's/^Failed ([0-9]+)\/[0-9]+ subtests.*/\1/p' "$log" | awk '{s += $1} END {print s + 0}')
+passed=$((suites_ok + ${tap_tests:-0} - tap_failed))
+failed=$((suites_failed + tap_failed))
 if grep -qE 'FAILED|^not ok|Result: FAIL' "$log"; then status=1; fi
 echo "$passed passed, $failed failed"
 exit "$status"

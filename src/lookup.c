@@ -89,7 +89,8 @@ rows_reserve(MpRows *out, int n, int *cap)
 /*
  * A copy of a heap tuple whose t_data is a composite datum of the relation's
  * row type, with external TOAST values fetched (a TOAST pointer must not
- * outlive the snapshot that read it).
+ * outlive the snapshot that read it).  Columns added since the tuple was
+ * written read as their defaults, as for any short composite.
  */
 static HeapTuple
 row_copy(HeapTuple tuple, TupleDesc desc)

@@ -11,7 +11,7 @@
  *	plan.c		resolves the arguments (relations, key columns, indexes,
  *				coercions) from the catalogs once per call site and backend;
  *	keys.c		turns a batch of values into sorted, distinct keys of the
- *				index's type, with the index's own comparison;
+ *				index's type, with the index's own equality and order;
  *	lookup.c	fetches the rows of a batch of distinct keys through a btree
  *				index under the active snapshot (or through SPI when
  *				row-level security applies), the interface a cache sits in
@@ -141,7 +141,7 @@ extern MpPlan *mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 								const char *source_field,
 								const char *target_field);
 
-/* lookup.c */
+/* The lookup of one target during a call (lookup.c). */
 typedef struct MpLookup
 {
 	MpIndexKey *ik;
@@ -154,18 +154,7 @@ typedef struct MpLookup
 	FmgrInfo	hashfn;
 } MpLookup;
 
-/*
- * Rows found for each distinct key of a key set.  Each row's t_data is a
- * composite datum of the relation's row type, with no external TOAST
- * pointers: it can be returned as is, and read with heap_getattr.
- */
-typedef struct MpRows
-{
-	int		   *start;			/* ndistinct + 1 offsets into rows */
-	HeapTuple  *rows;
-} MpRows;
-
-/* keys.c */
+/* Distinct keys of a batch, with the map back to the inputs (keys.c). */
 typedef struct MpKeySet
 {
 	int			n;				/* input keys */
@@ -176,12 +165,25 @@ typedef struct MpKeySet
 	int		   *first;			/* for each distinct key, its first input */
 } MpKeySet;
 
+/*
+ * Rows found for each distinct key of a key set (lookup.c).  Each row's
+ * t_data is a composite datum of the relation's row type, with no external
+ * TOAST pointers: it can be returned as is, and read with heap_getattr.
+ */
+typedef struct MpRows
+{
+	int		   *start;			/* ndistinct + 1 offsets into rows */
+	HeapTuple  *rows;
+} MpRows;
+
+/* keys.c */
 extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
 							 bool strings, MemoryContext cxt, const char *what);
 extern Datum mp_coerce(MpCoercion *c, Datum value);
 extern void mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n);
 extern int	mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key);
 
+/* lookup.c */
 extern void mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi,
 						   Bitmapset *cols);
 extern void mp_lookup_close(MpLookup *lk);
