@@ -43,6 +43,9 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every object depends on the private header
+$(OBJS): src/memoized_prefetch.h
+
 # TAP tests live in test/t; their nodes and logs go below ./tmp too.
 define prove_installcheck
 rm -rf '$(TESTTMP)/tap' && $(MKDIR_P) '$(TESTTMP)/tap' && \

@@ -3,6 +3,10 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION memoized_prefetch" to load this file. \quit
 
+-- Every role may call the functions: they run with the caller's privileges
+-- and check them as the plain join would.
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+
 -- Target rows of the foreign-key columns (or paths of them) of a chunk of
 -- source rows.  CALLED ON NULL INPUT: target_type is usually NULL::mytable.
 CREATE FUNCTION @extschema@.fk(

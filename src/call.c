@@ -70,10 +70,9 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	keys = palloc(sizeof(Datum) * Max(nelems, 1));
 	for (i = 0; i < nelems; i++)
 	{
-		if (nulls[i])
+		if (nulls[i] || !mp_coerce(&plan->idcoerce, elems[i], &keys[n]))
 			continue;
 		call->ids[n] = elems[i];
-		keys[n] = mp_coerce(&plan->idcoerce, elems[i]);
 		n++;
 	}
 	mp_keyset_build(&call->idkeys, &call->lookups[0], keys, n);
@@ -141,7 +140,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 				if (cur[ref] == NULL)
 					continue;
 				value = heap_getattr(cur[ref], hop->attno, desc, &isnull);
-				if (isnull)
+				if (isnull || !mp_coerce(&hop->coerce, value, &value))
 				{
 					cur[ref] = NULL;
 					continue;
@@ -154,7 +153,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 					b->refs = b->refs ? repalloc(b->refs, sizeof(int) * b->cap) :
 						palloc(sizeof(int) * b->cap);
 				}
-				b->keys[b->n] = mp_coerce(&hop->coerce, value);
+				b->keys[b->n] = value;
 				b->refs[b->n] = ref;
 				b->n++;
 			}

@@ -21,7 +21,8 @@
 
 /*
  * Decide how values of srctype become keys of keytype: unchanged when the
- * types are binary compatible, through an implicit cast otherwise, and, when
+ * types are binary compatible, narrowed when they are wider integers, through
+ * an implicit cast otherwise, and, when
  * "strings" is set, by the key type's input function for string types (what
  * an untyped literal such as '{1,2}' resolves to).  Anything else would not
  * compare as the plain join does, so it is an error.
@@ -38,6 +39,22 @@ mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype, bool strings,
 	if (src == keytype || IsBinaryCoercible(src, keytype))
 	{
 		c->kind = MP_COERCE_NONE;
+		return;
+	}
+
+	/*
+	 * Integers of a wider type than the key: the plain join compares them
+	 * with a cross-type operator, so a value out of the key type's range
+	 * equals no key.
+	 */
+	if ((src == INT8OID || src == INT4OID) &&
+		(keytype == INT4OID || keytype == INT2OID) && src != keytype)
+	{
+		c->kind = MP_COERCE_NARROW;
+		c->min = keytype == INT4OID ? PG_INT32_MIN : PG_INT16_MIN;
+		c->max = keytype == INT4OID ? PG_INT32_MAX : PG_INT16_MAX;
+		c->srcint8 = (src == INT8OID);
+		c->keyint4 = (keytype == INT4OID);
 		return;
 	}
 
@@ -76,22 +93,39 @@ mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype, bool strings,
 			 errhint("Cast the values to %s.", format_type_be(keytype))));
 }
 
-Datum
-mp_coerce(MpCoercion *c, Datum value)
+/*
+ * The key equal to "value", in *key.  False when no key of the key type can
+ * equal it (an integer out of the key type's range).
+ */
+bool
+mp_coerce(MpCoercion *c, Datum value, Datum *key)
 {
 	switch (c->kind)
 	{
 		case MP_COERCE_NONE:
-			return value;
+			*key = value;
+			return true;
+		case MP_COERCE_NARROW:
+			{
+				int64		v = c->srcint8 ? DatumGetInt64(value) : DatumGetInt32(value);
+
+				if (v < c->min || v > c->max)
+					return false;
+				*key = c->keyint4 ? Int32GetDatum((int32) v) : Int16GetDatum((int16) v);
+				return true;
+			}
 		case MP_COERCE_FUNC:
 			if (c->nargs == 1)
-				return FunctionCall1(&c->func, value);
-			return FunctionCall3(&c->func, value, Int32GetDatum(-1),
-								 BoolGetDatum(false));
+				*key = FunctionCall1(&c->func, value);
+			else
+				*key = FunctionCall3(&c->func, value, Int32GetDatum(-1),
+									 BoolGetDatum(false));
+			return true;
 		case MP_COERCE_INPUT:
-			return InputFunctionCall(&c->input,
+			*key = InputFunctionCall(&c->input,
 									 OutputFunctionCall(&c->func, value),
 									 c->ioparam, -1);
+			return true;
 	}
 	pg_unreachable();
 }

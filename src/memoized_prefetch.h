@@ -40,6 +40,7 @@
 typedef enum MpCoercionKind
 {
 	MP_COERCE_NONE,				/* same or binary-coercible type */
+	MP_COERCE_NARROW,			/* a wider integer type: range-checked */
 	MP_COERCE_FUNC,				/* an implicit cast function */
 	MP_COERCE_INPUT				/* a string parsed by the key type's input */
 } MpCoercionKind;
@@ -52,6 +53,10 @@ typedef struct MpCoercion
 								 * the string type for MP_COERCE_INPUT */
 	FmgrInfo	input;			/* input function of the key type */
 	Oid			ioparam;		/* its type I/O parameter */
+	int64		min;			/* range of the key type, for MP_COERCE_NARROW */
+	int64		max;
+	bool		srcint8;		/* int8 source, else int4 */
+	bool		keyint4;		/* int4 key, else int2 */
 } MpCoercion;
 
 /*
@@ -179,7 +184,7 @@ typedef struct MpRows
 /* keys.c */
 extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
 							 bool strings, MemoryContext cxt, const char *what);
-extern Datum mp_coerce(MpCoercion *c, Datum value);
+extern bool mp_coerce(MpCoercion *c, Datum value, Datum *key);
 extern void mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n);
 extern int	mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key);
 
@@ -199,7 +204,7 @@ typedef struct MpCall
 {
 	MpPlan	   *plan;
 	MpLookup   *lookups;		/* one per target */
-	Datum	   *ids;			/* the non-NULL elements of source_ids */
+	Datum	   *ids;			/* the elements of source_ids that can match */
 	MpKeySet	idkeys;			/* their keys at targets[0] */
 	MpRows		idrows;			/* rows found for them at targets[0] */
 	TupleDesc	rowdesc;		/* descriptor of the target table */

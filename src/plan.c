@@ -617,14 +617,15 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 	Relation	trel;
 	char		what[NAMEDATALEN + 16];
 
+	/* a named column is never a candidate for the other one */
+	sattno = source_field ? column_attno(through, source_field, NULL) : InvalidAttrNumber;
 	if (target_field)
 		tattno = column_attno(through, target_field, NULL);
 	else
-		tattno = only_column(fkey_columns(through, target), through,
-							 "target_field", psprintf("to \"%s\"", relname(target)));
-	if (source_field)
-		sattno = column_attno(through, source_field, NULL);
-	else
+		tattno = only_column(bms_del_member(fkey_columns(through, target), sattno),
+							 through, "target_field",
+							 psprintf("to \"%s\"", relname(target)));
+	if (!source_field)
 		sattno = only_column(bms_del_member(fkey_columns(through, InvalidOid), tattno),
 							 through, "source_field", "to a source table");
 	if (sattno == tattno)

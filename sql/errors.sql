@@ -1,0 +1,182 @@
+-- Every argument fk() and m2m() refuse, with its SQLSTATE and message.
+\i test/fixtures/bookstore.sql
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+CREATE SCHEMA errors_test;
+SET search_path = errors_test, public;
+-- a partitioned table, also as a link table and as a referenced table
+CREATE TABLE parted (id int PRIMARY KEY, author_id bigint REFERENCES author, book_id bigint REFERENCES book)
+    PARTITION BY RANGE (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
+CREATE INDEX ON parted (book_id);
+CREATE TABLE to_parted (id int PRIMARY KEY, parted_id int REFERENCES parted);
+-- a table with an inheritance child, also as a link table and a referenced table
+CREATE TABLE parent (id int PRIMARY KEY, author_id bigint REFERENCES author, book_id bigint REFERENCES book);
+CREATE INDEX ON parent (book_id);
+CREATE TABLE child () INHERITS (parent);
+CREATE TABLE to_parent (id int PRIMARY KEY, parent_id int REFERENCES parent);
+-- relations that are not tables
+CREATE VIEW book_view AS SELECT * FROM book;
+CREATE MATERIALIZED VIEW book_matview AS SELECT * FROM book;
+CREATE TYPE book_type AS (id bigint, author_id bigint);
+CREATE FOREIGN DATA WRAPPER errors_fdw;
+CREATE SERVER errors_server FOREIGN DATA WRAPPER errors_fdw;
+CREATE FOREIGN TABLE book_foreign (id bigint, author_id bigint) SERVER errors_server;
+CREATE SEQUENCE book_seq;
+-- composite keys
+CREATE TABLE pair (a int, b int, author_id bigint REFERENCES author, PRIMARY KEY (a, b));
+CREATE TABLE to_pair (id int PRIMARY KEY, a int, b int, FOREIGN KEY (a, b) REFERENCES pair);
+CREATE TABLE to_pair_nofk (id int PRIMARY KEY, pair_a int);
+-- no usable primary key: none, or a deferrable one
+CREATE TABLE nopk (id int, author_id bigint REFERENCES author);
+CREATE TABLE deferpk (id int PRIMARY KEY DEFERRABLE, author_id bigint REFERENCES author);
+CREATE TABLE to_nopk (id int PRIMARY KEY, nopk_id int, deferpk_id int);
+-- a foreign key to a unique column whose index is descending
+CREATE TABLE coded_desc (id int PRIMARY KEY, code int NOT NULL);
+CREATE UNIQUE INDEX coded_desc_code ON coded_desc (code DESC);
+CREATE TABLE to_coded_desc (id int PRIMARY KEY, c int REFERENCES coded_desc (code));
+-- a column with foreign keys to two different columns of one table
+CREATE TABLE coded (id int PRIMARY KEY, code int UNIQUE);
+CREATE TABLE to_coded (id int PRIMARY KEY, c int REFERENCES coded (id) REFERENCES coded (code));
+-- link tables: without an index on the source column, with only a hash or a
+-- partial index, with an index of another collation, with three foreign keys
+CREATE TABLE link_noindex (book_id bigint REFERENCES book, category_id bigint REFERENCES category);
+CREATE TABLE link_hash (book_id bigint REFERENCES book, category_id bigint REFERENCES category);
+CREATE INDEX ON link_hash USING hash (book_id);
+CREATE TABLE link_partial (book_id bigint REFERENCES book, category_id bigint REFERENCES category);
+CREATE INDEX ON link_partial (book_id) WHERE book_id > 0;
+CREATE TABLE link_desc (book_id bigint REFERENCES book, category_id bigint REFERENCES category);
+CREATE INDEX ON link_desc (book_id DESC);
+CREATE TABLE coded_text (code text PRIMARY KEY);
+CREATE TABLE link_collation (code text REFERENCES coded_text, category_id bigint REFERENCES category);
+CREATE INDEX ON link_collation (code COLLATE "C");
+CREATE TABLE link_three (book_id bigint REFERENCES book, author_id bigint REFERENCES author,
+                         category_id bigint REFERENCES category);
+CREATE INDEX ON link_three (book_id);
+CREATE INDEX ON link_three (author_id);
+
+-- the full error of a few
+SELECT * FROM memoized_prefetch.fk('parted', ARRAY[1], '{author_id}', NULL::author);
+SELECT * FROM memoized_prefetch.fk('book_view', ARRAY[1], '{author_id}', NULL::author);
+SELECT * FROM memoized_prefetch.fk('to_pair', ARRAY[1], '{a}', NULL::pair);
+SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{rating.x}', NULL::author);
+SELECT * FROM memoized_prefetch.m2m('link_noindex', ARRAY[1], NULL::category);
+SELECT * FROM memoized_prefetch.fk('book', ARRAY[1]::numeric[], '{author_id}', NULL::author);
+
+-- partitioned tables (0A000): source, link table, referenced table, target
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('parted', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('parted', ARRAY[1], NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('parted', ARRAY[1], NULL::author, 'book_id', 'author_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_parted', ARRAY[1], '{parted_id.author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_parted', ARRAY[1], '{parted_id}', NULL::parted)$$);
+-- tables with inheritance children (0A000): source, link table, referenced
+-- table, target; the child alone has no primary key of its own (55000)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('parent', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('parent', ARRAY[1], NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_parent', ARRAY[1], '{parent_id.author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_parent', ARRAY[1], '{parent_id}', NULL::parent)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('child', ARRAY[1], '{author_id}', NULL::author)$$);
+
+-- not a table (42809): view, materialized view, foreign table, sequence,
+-- composite type, as source, as link table and as target
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book_view', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book_matview', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book_foreign', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book_seq', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book_type', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_view', ARRAY[1], NULL::author, 'id', 'author_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_view', ARRAY[1], NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_foreign', ARRAY[1], NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{author_id}', NULL::book_view)$$);
+
+-- target_type that is not the row type of a table (42804)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{author_id}', NULL::int)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{author_id}', NULL::book_type)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::text)$$);
+
+-- composite keys (0A000): a composite foreign key, a composite primary key of
+-- the source, and of a target reached without a foreign key
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_pair', ARRAY[1], '{a}', NULL::pair)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_pair', ARRAY[1], '{b.author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('pair', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_pair_nofk', ARRAY[1], '{pair_a}', NULL::pair)$$);
+
+-- no usable primary key (55000): none, a deferrable one, on the source or on
+-- a target reached without a foreign key
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('nopk', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('deferpk', ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_nopk', ARRAY[1], '{nopk_id}', NULL::nopk)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_nopk', ARRAY[1], '{deferpk_id}', NULL::deferpk)$$);
+
+-- a key index that cannot be used (55000)
+SELECT * FROM memoized_prefetch.fk('to_coded_desc', ARRAY[1], '{c}', NULL::coded_desc);
+
+-- no usable index on the link table's source column (55000)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('link_noindex', ARRAY[1], NULL::category)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('link_hash', ARRAY[1], NULL::category)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('link_partial', ARRAY[1], NULL::category)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('link_desc', ARRAY[1], NULL::category)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('link_collation', ARRAY['a'], NULL::category)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::book)$$);
+
+-- paths: another table (22023), unknown column (42703), a step that is not
+-- the last without a foreign key (42830), malformed (22023)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{publisher_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{book_id.publisher_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{writer_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{Author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{ctid}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{book_id.writer_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{rating.author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{title.id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{book_id..author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{.book_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{book_id.}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{book_id____author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[1], '{""}', NULL::author)$$);
+-- a column with foreign keys to two columns of the target (42702)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('to_coded', ARRAY[1], '{c}', NULL::coded)$$);
+-- attributes NULL without a foreign key to the target (42704)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], NULL, NULL::category)$$);
+
+-- link table columns: ambiguous (42702), missing (42704), unknown (42703),
+-- the same column twice (22023)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('link_three', ARRAY[1], NULL::category)$$);
+-- (naming source_field resolves it)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('link_three', ARRAY[1], NULL::category, 'book_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('review', ARRAY[1], NULL::book)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::category, 'bookid')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::category, 'book_id', 'categoryid')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::category, 'category_id', 'category_id')$$);
+
+-- multi-dimensional arrays (2202E)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[[1, 2], [3, 4]], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], '{{author_id},{translator_id}}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[[1], [2]], NULL::category)$$);
+
+-- NULL source or through, NULL attributes (22004)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk(NULL, ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m(NULL, ARRAY[1], NULL::category)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1], ARRAY['author_id', NULL], NULL::author)$$);
+
+-- ids with no implicit cast to the key type (42804)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1.5], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[true], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[now()], NULL::category)$$);
+
+-- a failed call leaves nothing behind: the same call site works afterwards
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[10], '{book_id.publisher_id}', NULL::author)$$),
+       (SELECT count(*) FROM memoized_prefetch.fk('review', ARRAY[10], '{book_id.author_id}', NULL::author));
+
+RESET search_path;
+SET client_min_messages = warning;
+DROP SCHEMA errors_test CASCADE;
+DROP SERVER errors_server;
+DROP FOREIGN DATA WRAPPER errors_fdw;
+RESET client_min_messages;
