@@ -15,6 +15,10 @@ OBJS = \
 	src/keys.o \
 	src/lookup.o \
 	src/access.o \
+	src/shmem.o \
+	src/track.o \
+	src/cache.o \
+	src/stats.o \
 	src/fk.o \
 	src/m2m.o
 

@@ -48,12 +48,15 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	memset(call, 0, sizeof(MpCall));
 	call->plan = plan;
 	call->lookups = palloc0(sizeof(MpLookup) * plan->ntargets);
+	mp_cache_new_call();
 	for (i = 0; i < plan->ntargets; i++)
 	{
 		MpIndexKey *ik = &plan->targets[i];
 
 		mp_lookup_open(&call->lookups[i], ik, mp_rls_applies(ik->relid),
 					   plan->rels[ik->rel].cols);
+		/* fk's source rows are the chunk itself: not worth keeping */
+		mp_cache_begin(&call->lookups[i], !(plan->kind == MP_FK && i == 0));
 	}
 	/* the last hop of every path reaches the target table */
 	if (plan->npaths > 0)
@@ -76,7 +79,7 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 		n++;
 	}
 	mp_keyset_build(&call->idkeys, &call->lookups[0], keys, n);
-	mp_lookup_rows(&call->lookups[0], &call->idkeys, &call->idrows);
+	mp_cache_rows(&call->lookups[0], &call->idkeys, &call->idrows);
 }
 
 void
@@ -169,7 +172,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 			if (b->n == 0)
 				continue;
 			mp_keyset_build(&ks, &call->lookups[t], b->keys, b->n);
-			mp_lookup_rows(&call->lookups[t], &ks, &rows);
+			mp_cache_rows(&call->lookups[t], &ks, &rows);
 			for (i = 0; i < b->n; i++)
 			{
 				int			g = ks.group[i];

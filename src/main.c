@@ -1,17 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * main.c
- *		Module entry point.
+ *		Module entry point: the GUCs, the shared state when the library is
+ *		preloaded, and the transaction callbacks the caches rely on.
  *
- * Version 0.1 keeps no shared state: everything it resolves lives in
- * backend-local memory (plan.c), so the library works with or without
- * shared_preload_libraries.
+ * Without shared_preload_libraries the library still works: the caches then
+ * live in backend-local memory and reuse rows only under the same snapshot.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "memoized_prefetch.h"
@@ -23,5 +24,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	MarkGUCPrefixReserved("memoized_prefetch");
+	mp_define_gucs();
+	if (process_shared_preload_libraries_in_progress)
+		mp_shmem_init();
+	mp_track_init();
 }

@@ -30,7 +30,12 @@
 #include "fmgr.h"
 #include "lib/ilist.h"
 #include "nodes/pg_list.h"
+#include "access/transam.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
 #include "utils/array.h"
+#include "utils/dsa.h"
+#include "utils/snapshot.h"
 #include "utils/relcache.h"
 #include "utils/sortsupport.h"
 
@@ -146,6 +151,31 @@ extern MpPlan *mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 								const char *source_field,
 								const char *target_field);
 
+/* The xmins that show a relation tracked under a snapshot (track.c). */
+typedef struct MpWitness
+{
+	TransactionId row;			/* the row trigger's pg_trigger row */
+	TransactionId truncate;		/* the truncate trigger's */
+	TransactionId function;		/* bump()'s pg_proc row */
+	TransactionId index;		/* the lookup index's pg_index row */
+} MpWitness;
+
+/* How one call may use the cache of one target (cache.c). */
+typedef struct MpCacheUse
+{
+	struct MpTable *table;		/* NULL: not cached */
+	bool		bypass;			/* read the table, serve and fill nothing */
+	bool		xmin_rule;		/* tracked, not SERIALIZABLE */
+	int			cap;			/* entries */
+	uint64		snap;			/* snapshot fingerprint id */
+	uint64		xmin64;
+	uint64		floor;
+	uint64		epoch;
+	Oid			relfilenode;
+	uint32		coarse;			/* the relation's coarse bucket */
+	MpWitness	witness;
+} MpCacheUse;
+
 /* The lookup of one target during a call (lookup.c). */
 typedef struct MpLookup
 {
@@ -157,6 +187,7 @@ typedef struct MpLookup
 	SortSupportData ssup;		/* the index's order on its first column */
 	bool		hashable;		/* hashfn agrees with the index's equality */
 	FmgrInfo	hashfn;
+	MpCacheUse	cache;
 } MpLookup;
 
 /* Distinct keys of a batch, with the map back to the inputs (keys.c). */
@@ -193,6 +224,90 @@ extern void mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi,
 						   Bitmapset *cols);
 extern void mp_lookup_close(MpLookup *lk);
 extern void mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
+
+/* shmem.c: shared state */
+#define MP_NBUCKETS 65536		/* a power of two */
+
+typedef struct MpBucket
+{
+	pg_atomic_uint64 gen;		/* moved by every write of a key here */
+	pg_atomic_uint64 maxw;		/* largest FullTransactionId that wrote one */
+} MpBucket;
+
+typedef enum MpCounter
+{
+	MP_ENTRIES,
+	MP_BYTES,
+	MP_HITS,
+	MP_MISSES,
+	MP_EVICTIONS,
+	MP_INVALIDATIONS,
+	MP_BYPASSES,
+	MP_NCOUNTERS
+} MpCounter;
+
+/* Statistics of one cache table, readable by other backends. */
+typedef struct MpTableStats
+{
+	dsa_pointer next;			/* next table of the same backend */
+	Oid			dbid;
+	Oid			relid;
+	Oid			indexid;
+	pg_atomic_uint64 counters[MP_NCOUNTERS];
+} MpTableStats;
+
+/* One backend's slot: its tables' statistics. */
+typedef struct MpSlot
+{
+	LWLock	   *lock;
+	int			pid;
+	Oid			dbid;
+	dsa_pointer tables;
+} MpSlot;
+
+extern int	mp_shared_memory_kb;
+extern int	mp_max_backend_memory_kb;
+extern int	mp_cache_size;
+extern bool mp_enabled;
+
+extern void mp_define_gucs(void);
+extern void mp_shmem_init(void);
+extern bool mp_shared_available(void);
+extern MpBucket *mp_bucket(uint32 b);
+extern void mp_bucket_bump(MpBucket *bucket, uint64 xid);
+extern uint64 mp_floor(void);
+extern uint64 mp_widen_xid(TransactionId xid, FullTransactionId next);
+extern MpSlot *mp_my_slot(void);
+extern int	mp_nslots(void);
+extern MpSlot *mp_slot(int i);
+extern void *mp_pool_alloc(Size size, dsa_pointer *dp, MemoryContext cxt);
+extern void mp_pool_free(void *p, dsa_pointer dp);
+extern void *mp_pool_address(dsa_pointer dp);
+
+/* track.c */
+extern void mp_track_init(void);
+extern uint32 mp_bucket_of(Oid relid, uint32 keyhash);
+extern uint32 mp_coarse_bucket(Oid relid);
+extern bool mp_written(Oid relid);
+extern uint64 mp_snapshot_id(Snapshot s);
+extern uint64 mp_snapshot_xmin64(Snapshot s);
+extern bool mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w);
+extern Datum memoized_prefetch_bump(PG_FUNCTION_ARGS);
+
+/* cache.c */
+extern void mp_cache_setup(void);
+extern void mp_cache_new_call(void);
+extern void mp_cache_begin(MpLookup *lk, bool cacheable);
+extern void mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
+extern void mp_cache_configure(Oid relid, int cache_size, bool prefetch_all);
+extern void mp_cache_reset(Oid relid);
+extern void mp_cache_release_all(void);
+extern MpTableStats *mp_cache_local_stats(int i);
+
+/* stats.c */
+extern Datum memoized_prefetch_stats(PG_FUNCTION_ARGS);
+extern Datum memoized_prefetch_reset(PG_FUNCTION_ARGS);
+extern Datum memoized_prefetch_configure(PG_FUNCTION_ARGS);
 
 /* access.c */
 extern void mp_check_relation(Relation rel, const char *role);

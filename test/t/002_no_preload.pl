@@ -39,9 +39,10 @@ is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
 $node->safe_psql('postgres', 'CREATE EXTENSION memoized_prefetch');
 is( $node->safe_psql(
 		'postgres',
-		q{SELECT extversion FROM pg_extension WHERE extname = 'memoized_prefetch'}),
-	'0.1',
-	'CREATE EXTENSION without preloading');
+		q{SELECT extversion = default_version FROM pg_extension, pg_available_extensions
+		  WHERE extname = 'memoized_prefetch' AND name = extname}),
+	't',
+	'CREATE EXTENSION without preloading installs the default version');
 load_bookstore($node);
 
 check_fk($node, $ids, $fk{initial}, 'initial');
@@ -49,7 +50,20 @@ check_m2m($node, $ids, $m2m{initial}, 'initial');
 
 # A session whose first calls load the library and cache plans; the changes
 # come from other sessions.
+# Without the preload, each session is told once what the preload would add.
+my ($stdout, $stderr);
+$node->psql(
+	'postgres', qq{
+	SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[$ids]::bigint[], '{author_id}', NULL::author);
+	SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[$ids]::bigint[], '{author_id}', NULL::author);
+	SELECT count(*) FROM memoized_prefetch.m2m('book_categories', ARRAY[$ids]::bigint[], NULL::category);},
+	stdout => \$stdout,
+	stderr => \$stderr);
+my @notices = ($stderr =~ /NOTICE:  memoized_prefetch is not in shared_preload_libraries/g);
+is(scalar @notices, 1, 'one notice per session about the missing preload');
+
 my $session = $node->background_psql('postgres');
+$session->query_safe('SET client_min_messages = warning');
 check_fk($session, $ids, $fk{initial}, 'session, initial');
 check_m2m($session, $ids, $m2m{initial}, 'session, initial');
 

@@ -1,0 +1,96 @@
+/* memoized_prefetch 0.1 -> 0.2: the cache across calls */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "ALTER EXTENSION memoized_prefetch UPDATE TO '0.2'" to load this file. \quit
+
+-- The trigger function of tracked tables: moves the key buckets of every
+-- written row (and the table's coarse bucket on TRUNCATE).
+CREATE FUNCTION @extschema@.bump()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'memoized_prefetch_bump'
+LANGUAGE C;
+
+-- Register a table for reuse of its rows across statements and transactions:
+-- two ENABLE ALWAYS triggers.  Needs ownership of the table; idempotent.
+CREATE FUNCTION @extschema@.track(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = target), 'USAGE') THEN
+        RAISE EXCEPTION 'must be owner of table %', target
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF (SELECT count(*) FROM pg_trigger t
+        WHERE t.tgrelid = target
+          AND t.tgfoid = '@extschema@.bump()'::regprocedure
+          AND t.tgenabled = 'A' AND t.tgqual IS NULL AND t.tgnargs = 0
+          AND t.tgattr = '' AND NOT t.tgisinternal
+          AND ((t.tgname = 'memoized_prefetch_row' AND t.tgtype = 29)
+               OR (t.tgname = 'memoized_prefetch_truncate' AND t.tgtype = 32))) = 2 THEN
+        RETURN;
+    END IF;
+    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_row ON %s', target);
+    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_truncate ON %s', target);
+    EXECUTE format('CREATE TRIGGER memoized_prefetch_row AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION @extschema@.bump()', target);
+    EXECUTE format('CREATE TRIGGER memoized_prefetch_truncate AFTER TRUNCATE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.bump()', target);
+    EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER memoized_prefetch_row, '
+                   'ENABLE ALWAYS TRIGGER memoized_prefetch_truncate', target);
+END
+$$;
+
+CREATE FUNCTION @extschema@.untrack(target regclass)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_row ON %s', target);
+    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_truncate ON %s', target);
+END
+$$;
+
+-- Per-session settings of one target table: its cache size in entries
+-- (NULL: memoized_prefetch.cache_size) and whether to load it whole.
+CREATE FUNCTION @extschema@.configure(target regclass, cache_size integer DEFAULT NULL,
+                                      prefetch_all boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'memoized_prefetch_configure'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED;
+
+-- Empty the calling backend's cache of one table (NULL: of all tables) and
+-- zero its counters.
+CREATE FUNCTION @extschema@.reset(target regclass DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'memoized_prefetch_reset'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.stats_internal(
+    OUT pid integer, OUT dbid oid, OUT relid oid, OUT indexid oid,
+    OUT entries bigint, OUT bytes bigint, OUT hits bigint, OUT misses bigint,
+    OUT evictions bigint, OUT invalidations bigint, OUT bypasses bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'memoized_prefetch_stats'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+
+-- One row per backend and target table.
+CREATE VIEW @extschema@.stats AS
+SELECT s.pid,
+       d.datname AS database,
+       CASE WHEN d.datname = current_database() THEN s.relid::regclass END AS relation,
+       s.relid,
+       sum(s.entries)::bigint AS entries,
+       sum(s.bytes)::bigint AS bytes,
+       sum(s.hits)::bigint AS hits,
+       sum(s.misses)::bigint AS misses,
+       sum(s.evictions)::bigint AS evictions,
+       sum(s.invalidations)::bigint AS invalidations,
+       sum(s.bypasses)::bigint AS bypasses
+FROM @extschema@.stats_internal() s
+LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
+GROUP BY s.pid, d.datname, s.relid;
+
+GRANT SELECT ON @extschema@.stats TO PUBLIC;

@@ -1,0 +1,698 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *		The per-backend cache of lookup results, in front of the lookup
+ *		engine, and the rules that decide when a cached result may be served.
+ *
+ * A table caches, for one relation looked up through one index, entries
+ * key -> rows (zero rows: the key has none; several: a link table's rows
+ * of one source).  Entries and their rows live in the shared pool (or in
+ * backend-local memory without shared_preload_libraries); a backend-local
+ * hash table finds them by key, with the hash and equality of the index.
+ * Each table is an LRU capped at cache_size entries; all tables of a backend
+ * share max_backend_memory.  An entry used by the current call is never
+ * evicted during that call.
+ *
+ * Rules (see track.c for buckets and witnesses).  A call bypasses the cache
+ * when the snapshot is not MVCC, during recovery, when old_snapshot_threshold
+ * is set, when row-level security applies, when the key type has no hash
+ * function, or when the transaction wrote the relation through a tracked
+ * trigger.  Otherwise an entry e is served under snapshot S when its
+ * witness, relfilenode and shape epoch are the current ones and either
+ *
+ *	- the xmin rule (tracked relation, not SERIALIZABLE):
+ *	  e.stable && B[b].gen == e.g0 && C.gen == e.gc0 && e.m0 < xmin(S),
+ *	  with C the relation's coarse bucket; or
+ *	- the same-snapshot rule: e was filled under a snapshot with the same
+ *	  fingerprint as S (track.c).
+ *
+ * A miss reads g0 = B[b].gen and gc0 = C.gen, then (read barrier)
+ * m0 = max(B[b].maxw, C.maxw, floor), then looks the key up under S and
+ * stores the result with stable = m0 < xmin(S).
+ *
+ * Why the xmin rule is exact: if e was filled under S0 and is served to S,
+ * every transaction T that created or deleted a version of the key has the
+ * same visibility in S0 and S.  If T bumped before the fill read the bucket,
+ * its xid <= m0 < xmin(S0) and m0 < xmin(S): it had finished before both
+ * snapshots were taken.  If it bumped after that read, gen moved and e is not
+ * served.  If it bumps after the serve read gen, it had not committed when
+ * S0 or S was taken (its bump precedes its commit), so neither sees it.  A
+ * write that bumps nothing was made before the floor or before tracking
+ * existed, which the floor and the witness rule out.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/lsyscache.h"
+
+#include "memoized_prefetch.h"
+
+typedef struct MpEntry
+{
+	dlist_node	lru;			/* in its table's LRU, most recent first */
+	dsa_pointer self;
+	Size		size;
+	Datum		key;
+	uint32		hash;
+	uint32		nrows;
+	uint64		g0;
+	uint64		gc0;
+	uint64		m0;
+	uint64		snap;			/* snapshot id it was filled under */
+	uint64		call;			/* last call that used it */
+	uint64		epoch;
+	Oid			relfilenode;
+	bool		stable;
+	MpWitness	witness;
+	HeapTupleData rows[FLEXIBLE_ARRAY_MEMBER];
+} MpEntry;
+
+/* the local index: key -> entry */
+typedef struct EntryRef
+{
+	Datum		key;
+	uint32		hash;
+	MpEntry    *entry;
+	char		status;
+} EntryRef;
+
+typedef struct MpTable
+{
+	struct MpTable *next;		/* all tables of this backend */
+	Oid			relid;
+	Oid			indexid;
+	MpTableStats *stats;
+	dsa_pointer stats_dp;
+	struct entryhash_hash *index;
+	dlist_head	lru;
+	int			nentries;
+	int16		typlen;
+	bool		typbyval;
+	FmgrInfo	hashfn;
+	Oid			collation;
+	SortSupportData ssup;
+	bool		prefetched;
+} MpTable;
+
+static inline uint32 table_hash(MpTable *t, Datum key);
+static inline bool table_equal(MpTable *t, Datum a, Datum b);
+
+#define SH_PREFIX entryhash
+#define SH_ELEMENT_TYPE EntryRef
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) table_hash((MpTable *) (tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) table_equal((MpTable *) (tb)->private_data, a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+static MpTable *tables = NULL;
+static MemoryContext cache_cxt = NULL;
+static Size backend_bytes = 0;
+static uint64 call_counter = 0;
+static bool notice_sent = false;
+
+/* per-session settings of configure() */
+typedef struct MpConfig
+{
+	Oid			relid;
+	int			cache_size;		/* -1: the GUC */
+	bool		prefetch_all;
+} MpConfig;
+static List *configs = NIL;
+
+/* per-relation shape epochs, moved by relcache invalidation */
+typedef struct MpEpoch
+{
+	Oid			relid;
+	uint64		epoch;
+} MpEpoch;
+static List *epochs = NIL;
+static uint64 global_epoch = 1;
+
+static inline uint32
+table_hash(MpTable *t, Datum key)
+{
+	return DatumGetUInt32(FunctionCall1Coll(&t->hashfn, t->collation, key));
+}
+
+static inline bool
+table_equal(MpTable *t, Datum a, Datum b)
+{
+	return ApplySortComparator(a, false, b, false, &t->ssup) == 0;
+}
+
+static inline void
+count(MpTable *t, MpCounter c, int64 n)
+{
+	pg_atomic_write_u64(&t->stats->counters[c],
+						pg_atomic_read_u64(&t->stats->counters[c]) + n);
+}
+
+/* ---------- epochs and settings ---------- */
+
+static void
+epoch_relcache_callback(Datum arg, Oid relid)
+{
+	ListCell   *lc;
+
+	if (relid == InvalidOid)
+	{
+		global_epoch++;
+		return;
+	}
+	foreach(lc, epochs)
+	{
+		MpEpoch    *e = lfirst(lc);
+
+		if (e->relid == relid)
+			e->epoch++;
+	}
+}
+
+static uint64
+rel_epoch(Oid relid)
+{
+	ListCell   *lc;
+	MpEpoch    *e;
+	MemoryContext old;
+
+	foreach(lc, epochs)
+	{
+		e = lfirst(lc);
+		if (e->relid == relid)
+			return e->epoch + (global_epoch << 32);
+	}
+	old = MemoryContextSwitchTo(cache_cxt);
+	e = palloc(sizeof(MpEpoch));
+	e->relid = relid;
+	e->epoch = 1;
+	epochs = lappend(epochs, e);
+	MemoryContextSwitchTo(old);
+	return e->epoch + (global_epoch << 32);
+}
+
+static MpConfig *
+config_for(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, configs)
+	{
+		MpConfig   *c = lfirst(lc);
+
+		if (c->relid == relid)
+			return c;
+	}
+	return NULL;
+}
+
+static int
+cache_size_for(Oid relid)
+{
+	MpConfig   *c = config_for(relid);
+
+	return (c && c->cache_size >= 0) ? c->cache_size : mp_cache_size;
+}
+
+void
+mp_cache_configure(Oid relid, int cache_size, bool prefetch_all)
+{
+	MpConfig   *c;
+	MpTable    *t;
+
+	mp_cache_setup();
+	c = config_for(relid);
+	if (c == NULL)
+	{
+		c = MemoryContextAlloc(cache_cxt, sizeof(MpConfig));
+		c->relid = relid;
+		configs = lappend(configs, c);
+	}
+	c->cache_size = cache_size;
+	c->prefetch_all = prefetch_all;
+	for (t = tables; t; t = t->next)
+		if (t->relid == relid)
+			t->prefetched = false;
+}
+
+/* ---------- tables and entries ---------- */
+
+void
+mp_cache_setup(void)
+{
+	if (cache_cxt != NULL)
+		return;
+	cache_cxt = AllocSetContextCreate(TopMemoryContext, "memoized_prefetch cache",
+									  ALLOCSET_DEFAULT_SIZES);
+	CacheRegisterRelcacheCallback(epoch_relcache_callback, (Datum) 0);
+}
+
+static void
+entry_free(MpTable *t, MpEntry *e)
+{
+	count(t, MP_ENTRIES, -1);
+	count(t, MP_BYTES, -(int64) e->size);
+	backend_bytes -= e->size;
+	t->nentries--;
+	dlist_delete(&e->lru);
+	entryhash_delete(t->index, e->key);
+	mp_pool_free(e, e->self);
+}
+
+/* Evict the least recently used entry the current call does not use. */
+static bool
+evict_one(MpTable *t)
+{
+	dlist_iter	it;
+
+	dlist_reverse_foreach(it, &t->lru)
+	{
+		MpEntry    *e = dlist_container(MpEntry, lru, it.cur);
+
+		if (e->call == call_counter)
+			continue;
+		entry_free(t, e);
+		count(t, MP_EVICTIONS, 1);
+		return true;
+	}
+	return false;
+}
+
+/* Evict from any table of this backend, this one first. */
+static bool
+evict_any(MpTable *first)
+{
+	MpTable    *t;
+
+	if (evict_one(first))
+		return true;
+	for (t = tables; t; t = t->next)
+		if (t != first && evict_one(t))
+			return true;
+	return false;
+}
+
+static MpTable *
+table_for(MpLookup *lk)
+{
+	MpTable    *t;
+	MpSlot	   *slot;
+	MemoryContext old;
+
+	for (t = tables; t; t = t->next)
+		if (t->relid == lk->ik->relid && t->indexid == lk->ik->indexid)
+			return t;
+
+	slot = mp_my_slot();
+	if (slot == NULL && !notice_sent && !mp_shared_available())
+	{
+		ereport(NOTICE,
+				(errmsg("memoized_prefetch is not in shared_preload_libraries"),
+				 errdetail("Fetched rows are reused only under the same snapshot: within a statement, or within a REPEATABLE READ or SERIALIZABLE transaction."),
+				 errhint("Add memoized_prefetch to shared_preload_libraries to reuse rows of tracked tables across statements and transactions.")));
+		notice_sent = true;
+	}
+
+	old = MemoryContextSwitchTo(cache_cxt);
+	t = palloc0(sizeof(MpTable));
+	t->relid = lk->ik->relid;
+	t->indexid = lk->ik->indexid;
+	t->stats = mp_pool_alloc(sizeof(MpTableStats), &t->stats_dp, cache_cxt);
+	if (t->stats == NULL)
+	{
+		/* the pool is full: keep the statistics where only we see them */
+		t->stats = palloc(sizeof(MpTableStats));
+		t->stats_dp = InvalidDsaPointer;
+	}
+	memset(t->stats, 0, sizeof(MpTableStats));
+	t->stats->dbid = MyDatabaseId;
+	t->stats->relid = t->relid;
+	t->stats->indexid = t->indexid;
+	t->stats->next = InvalidDsaPointer;
+	t->index = entryhash_create(cache_cxt, 256, t);
+	dlist_init(&t->lru);
+	get_typlenbyval(lk->ik->keytype, &t->typlen, &t->typbyval);
+	fmgr_info_cxt(lk->ik->hashproc, &t->hashfn, cache_cxt);
+	t->collation = lk->ik->collation;
+	t->ssup.ssup_cxt = cache_cxt;
+	t->ssup.ssup_collation = lk->ik->collation;
+	t->ssup.ssup_attno = 1;
+	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &t->ssup);
+	MemoryContextSwitchTo(old);
+
+	/* publish the statistics */
+	if (slot && DsaPointerIsValid(t->stats_dp))
+	{
+		LWLockAcquire(slot->lock, LW_EXCLUSIVE);
+		t->stats->next = slot->tables;
+		slot->tables = t->stats_dp;
+		LWLockRelease(slot->lock);
+	}
+	t->next = tables;
+	tables = t;
+	return t;
+}
+
+static void
+table_clear(MpTable *t)
+{
+	while (!dlist_is_empty(&t->lru))
+		entry_free(t, dlist_container(MpEntry, lru, dlist_head_node(&t->lru)));
+}
+
+/* Drop the entries (and reset the counters) of relid, or of every table. */
+void
+mp_cache_reset(Oid relid)
+{
+	MpTable    *t;
+
+	for (t = tables; t; t = t->next)
+	{
+		int			c;
+
+		if (OidIsValid(relid) && t->relid != relid)
+			continue;
+		table_clear(t);
+		t->prefetched = false;
+		for (c = 0; c < MP_NCOUNTERS; c++)
+			pg_atomic_write_u64(&t->stats->counters[c], 0);
+	}
+}
+
+/* At backend exit: give everything back to the pool. */
+void
+mp_cache_release_all(void)
+{
+	MpSlot	   *slot = mp_shared_available() ? mp_my_slot() : NULL;
+	MpTable    *t;
+
+	if (slot)
+	{
+		LWLockAcquire(slot->lock, LW_EXCLUSIVE);
+		slot->tables = InvalidDsaPointer;
+		slot->pid = 0;
+		LWLockRelease(slot->lock);
+	}
+	for (t = tables; t; t = t->next)
+	{
+		table_clear(t);
+		if (DsaPointerIsValid(t->stats_dp))
+			mp_pool_free(t->stats, t->stats_dp);
+	}
+	tables = NULL;
+}
+
+/* Local statistics, for the stats view without shared memory. */
+MpTableStats *
+mp_cache_local_stats(int i)
+{
+	MpTable    *t;
+
+	for (t = tables; t && i > 0; t = t->next)
+		i--;
+	return t ? t->stats : NULL;
+}
+
+/* ---------- serving and filling ---------- */
+
+/* A new call: entries it touches are not evicted until the next one. */
+void
+mp_cache_new_call(void)
+{
+	call_counter++;
+}
+
+/*
+ * Decide how this call may use the cache for lk's relation and index;
+ * "cacheable" is false for lookups that are not worth caching.
+ */
+void
+mp_cache_begin(MpLookup *lk, bool cacheable)
+{
+	MpCacheUse *use = &lk->cache;
+	Snapshot	snap = GetActiveSnapshot();
+	Oid			relid = lk->ik->relid;
+
+	memset(use, 0, sizeof(MpCacheUse));
+	if (!cacheable)
+		return;
+	mp_cache_setup();
+	use->table = table_for(lk);
+	if (use->table == NULL)
+		return;
+
+	if (!mp_enabled || lk->via_spi || !lk->hashable || snap == NULL ||
+		!IsMVCCSnapshot(snap) || RecoveryInProgress() ||
+		old_snapshot_threshold >= 0 || mp_written(relid) ||
+		cache_size_for(relid) <= 0 || mp_max_backend_memory_kb <= 0)
+	{
+		use->bypass = true;
+		return;
+	}
+
+	use->snap = mp_snapshot_id(snap);
+	use->xmin64 = mp_snapshot_xmin64(snap);
+	use->relfilenode = lk->heap->rd_node.relNode;
+	use->epoch = rel_epoch(relid);
+	use->cap = cache_size_for(relid);
+	if (mp_shared_available() &&
+		mp_witness(relid, lk->ik->indexid, snap, &use->witness))
+	{
+		use->xmin_rule = !IsolationIsSerializable();
+		use->floor = mp_floor();
+	}
+	use->coarse = mp_coarse_bucket(relid);
+}
+
+static inline bool
+servable(MpCacheUse *use, MpEntry *e, uint32 bucket)
+{
+	if (e->relfilenode != use->relfilenode || e->epoch != use->epoch ||
+		memcmp(&e->witness, &use->witness, sizeof(MpWitness)) != 0)
+		return false;
+	if (e->snap == use->snap)
+		return true;
+	return use->xmin_rule && e->stable && e->m0 < use->xmin64 &&
+		pg_atomic_read_u64(&mp_bucket(bucket)->gen) == e->g0 &&
+		pg_atomic_read_u64(&mp_bucket(use->coarse)->gen) == e->gc0;
+}
+
+/* What a miss reads before looking the key up. */
+typedef struct MissState
+{
+	uint64		g0;
+	uint64		gc0;
+	uint64		m0;
+} MissState;
+
+static void
+miss_read(MpCacheUse *use, uint32 bucket, MissState *ms)
+{
+	if (!use->xmin_rule)
+	{
+		memset(ms, 0, sizeof(MissState));
+		ms->m0 = PG_UINT64_MAX;
+		return;
+	}
+	ms->g0 = pg_atomic_read_u64(&mp_bucket(bucket)->gen);
+	ms->gc0 = pg_atomic_read_u64(&mp_bucket(use->coarse)->gen);
+	pg_read_barrier();
+	ms->m0 = Max(pg_atomic_read_u64(&mp_bucket(bucket)->maxw),
+				 pg_atomic_read_u64(&mp_bucket(use->coarse)->maxw));
+	ms->m0 = Max(ms->m0, use->floor);
+}
+
+/* Store the rows of one key; NULL when there is no room. */
+static MpEntry *
+fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
+	 MissState *ms)
+{
+	MpCacheUse *use = &lk->cache;
+	MpTable    *t = use->table;
+	Size		keylen = t->typbyval ? 0 : MAXALIGN(datumGetSize(key, false, t->typlen));
+	Size		size = MAXALIGN(offsetof(MpEntry, rows) + sizeof(HeapTupleData) * nrows) + keylen;
+	Size		cap = (Size) mp_max_backend_memory_kb * 1024;
+	MpEntry    *e;
+	dsa_pointer dp;
+	char	   *p;
+	bool		found;
+	EntryRef   *ref;
+	int			i;
+
+	for (i = 0; i < nrows; i++)
+		size += MAXALIGN(rows[i]->t_len);
+
+	/*
+	 * An older entry for the key goes first, unless this call holds rows of
+	 * it: then the new rows (equal, under the same snapshot) stay uncached.
+	 */
+	ref = entryhash_lookup(t->index, key);
+	if (ref && ref->entry->call == call_counter)
+		return NULL;
+	if (ref)
+		entry_free(t, ref->entry);
+
+	while (t->nentries >= use->cap || backend_bytes + size > cap)
+		if (!evict_any(t))
+			return NULL;
+	while ((e = mp_pool_alloc(size, &dp, cache_cxt)) == NULL)
+		if (!evict_any(t))
+			return NULL;
+
+	e->self = dp;
+	e->size = size;
+	e->hash = hash;
+	e->nrows = nrows;
+	e->g0 = ms->g0;
+	e->gc0 = ms->gc0;
+	e->m0 = ms->m0;
+	e->stable = ms->m0 < use->xmin64;
+	e->snap = use->snap;
+	e->call = call_counter;
+	e->epoch = use->epoch;
+	e->relfilenode = use->relfilenode;
+	e->witness = use->witness;
+	p = (char *) e + MAXALIGN(offsetof(MpEntry, rows) + sizeof(HeapTupleData) * nrows);
+	if (t->typbyval)
+		e->key = key;
+	else
+	{
+		memcpy(p, DatumGetPointer(key), datumGetSize(key, false, t->typlen));
+		e->key = PointerGetDatum(p);
+		p += keylen;
+	}
+	for (i = 0; i < nrows; i++)
+	{
+		e->rows[i] = *rows[i];
+		e->rows[i].t_data = (HeapTupleHeader) p;
+		memcpy(p, rows[i]->t_data, rows[i]->t_len);
+		p += MAXALIGN(rows[i]->t_len);
+	}
+
+	ref = entryhash_insert(t->index, e->key, &found);
+	ref->entry = e;
+	dlist_push_head(&t->lru, &e->lru);
+	t->nentries++;
+	backend_bytes += size;
+	count(t, MP_ENTRIES, 1);
+	count(t, MP_BYTES, (int64) size);
+	return e;
+}
+
+/*
+ * The lookup engine behind the cache: rows for every distinct key of ks,
+ * served from the cache where the rules allow, looked up (and stored)
+ * otherwise.
+ */
+void
+mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
+{
+	MpCacheUse *use = &lk->cache;
+	MpTable    *t = use->table;
+	int			nd = ks->ndistinct;
+	MpEntry   **hit;
+	int		   *missof;
+	MissState  *ms;
+	MpKeySet	missks;
+	MpRows		missrows;
+	int			nmiss = 0;
+	int			nrows = 0;
+	int			k;
+	int			n;
+
+	if (t == NULL || use->bypass)
+	{
+		if (t)
+			count(t, MP_BYPASSES, nd);
+		mp_lookup_rows(lk, ks, out);
+		return;
+	}
+
+	hit = palloc(sizeof(MpEntry *) * Max(nd, 1));
+	missof = palloc(sizeof(int) * Max(nd, 1));
+	ms = palloc(sizeof(MissState) * Max(nd, 1));
+	missks.distinct = palloc(sizeof(Datum) * Max(nd, 1));
+
+	for (k = 0; k < nd; k++)
+	{
+		Datum		key = ks->distinct[k];
+		uint32		h = table_hash(t, key);
+		uint32		bucket = mp_bucket_of(t->relid, h);
+		EntryRef   *ref = entryhash_lookup_hash(t->index, key, h);
+
+		hit[k] = NULL;
+		if (ref && servable(use, ref->entry, bucket))
+		{
+			hit[k] = ref->entry;
+			hit[k]->call = call_counter;
+			dlist_move_head(&t->lru, &hit[k]->lru);
+			nrows += hit[k]->nrows;
+			continue;
+		}
+		if (ref)
+			count(t, MP_INVALIDATIONS, 1);
+		miss_read(use, bucket, &ms[nmiss]);
+		missof[nmiss] = k;
+		missks.distinct[nmiss] = key;
+		nmiss++;
+	}
+	count(t, MP_HITS, nd - nmiss);
+	count(t, MP_MISSES, nmiss);
+
+	/* the misses: one lookup, then store each key's rows */
+	missks.n = missks.ndistinct = nmiss;
+	missks.keys = missks.distinct;
+	mp_lookup_rows(lk, &missks, &missrows);
+	for (n = 0; n < nmiss; n++)
+	{
+		int			cnt = missrows.start[n + 1] - missrows.start[n];
+		Datum		key = missks.distinct[n];
+
+		hit[missof[n]] = fill(lk, key, table_hash(t, key),
+							  &missrows.rows[missrows.start[n]], cnt, &ms[n]);
+		nrows += cnt;
+	}
+
+	/* assemble: entries where there is one, else the rows just read */
+	out->start = palloc(sizeof(int) * (nd + 1));
+	out->rows = palloc(sizeof(HeapTuple) * Max(nrows, 1));
+	nrows = 0;
+	n = 0;
+	for (k = 0; k < nd; k++)
+	{
+		out->start[k] = nrows;
+		if (n < nmiss && missof[n] == k && hit[k] == NULL)
+		{
+			int			r;
+
+			for (r = missrows.start[n]; r < missrows.start[n + 1]; r++)
+				out->rows[nrows++] = missrows.rows[r];
+		}
+		else
+		{
+			uint32		r;
+
+			for (r = 0; r < hit[k]->nrows; r++)
+				out->rows[nrows++] = &hit[k]->rows[r];
+		}
+		if (n < nmiss && missof[n] == k)
+			n++;
+	}
+	out->start[nd] = nrows;
+}

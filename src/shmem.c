@@ -1,0 +1,339 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *		Shared state: key buckets, the floor, the pool the caches live in,
+ *		and one slot per backend for the statistics.
+ *
+ * Exists only when the library is in shared_preload_libraries; without it
+ * every function here reports "no shared state" and the caches live in
+ * backend-local memory (cache.c).
+ *
+ * Locking protocol
+ * ----------------
+ * Buckets: B[b].maxw is raised (compare-and-swap loop) and then B[b].gen is
+ * incremented (fetch-add, a full barrier) by writers; readers read gen, then
+ * a read barrier, then maxw.  No lock.  See cache.c for why this suffices.
+ *
+ * Floor: a FullTransactionId set once, by compare-and-swap from 0, at the
+ * first use after start-up.  No lock.
+ *
+ * Pool: a DSA area created in place in the main shared memory segment,
+ * limited to its size (memoized_prefetch.shared_memory).  Only its owner
+ * ever reads or writes an entry, so entries need no lock; dsa_allocate and
+ * dsa_free take the area's own locks, only when an entry is filled or
+ * evicted, never when one is served.
+ *
+ * Slots: slot i belongs to the backend whose BackendId is i + 1.  Its LWLock
+ * is taken exclusively by the owner to link or unlink one of its tables
+ * (filling a new relation, reset, exit) and in shared mode by the stats
+ * view to walk the list; counters inside a table are written by the owner
+ * with unlocked atomic writes and read with atomic reads.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "miscadmin.h"
+#include "storage/backendid.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "storage/standby.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "memoized_prefetch.h"
+
+/* GUCs */
+int			mp_shared_memory_kb = 64 * 1024;
+int			mp_max_backend_memory_kb = 16 * 1024;
+int			mp_cache_size = 10000;
+bool		mp_enabled = true;
+
+typedef struct MpShared
+{
+	pg_atomic_uint64 floor;		/* FullTransactionId, 0 until first use */
+	int			nslots;
+	Size		poolsize;
+	MpBucket	buckets[MP_NBUCKETS];
+	MpSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+	/* the pool follows, MAXALIGNed */
+} MpShared;
+
+static MpShared *shared = NULL;
+static dsa_area *pool = NULL;
+static bool preloaded = false;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+shared_header_size(void)
+{
+	return MAXALIGN(add_size(offsetof(MpShared, slots),
+							 mul_size(MaxBackends, sizeof(MpSlot))));
+}
+
+static Size
+shared_size(void)
+{
+	return add_size(shared_header_size(),
+					(Size) mp_shared_memory_kb * 1024);
+}
+
+static void
+mp_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("memoized_prefetch", MaxBackends);
+}
+
+static void
+mp_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("memoized_prefetch", shared_size(), &found);
+	if (!found)
+	{
+		LWLockPadded *locks = GetNamedLWLockTranche("memoized_prefetch");
+		char	   *place = (char *) shared + shared_header_size();
+		dsa_area   *area;
+		int			i;
+
+		pg_atomic_init_u64(&shared->floor, 0);
+		shared->nslots = MaxBackends;
+		shared->poolsize = (Size) mp_shared_memory_kb * 1024;
+		for (i = 0; i < MP_NBUCKETS; i++)
+		{
+			pg_atomic_init_u64(&shared->buckets[i].gen, 0);
+			pg_atomic_init_u64(&shared->buckets[i].maxw, 0);
+		}
+		for (i = 0; i < shared->nslots; i++)
+		{
+			shared->slots[i].lock = &locks[i].lock;
+			shared->slots[i].pid = 0;
+			shared->slots[i].dbid = InvalidOid;
+			shared->slots[i].tables = InvalidDsaPointer;
+		}
+		area = dsa_create_in_place(place, shared->poolsize,
+								   LWLockNewTrancheId(), NULL);
+		dsa_set_size_limit(area, shared->poolsize);
+		dsa_pin(area);
+		dsa_detach(area);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Set up the shared state; called from _PG_init when preloading. */
+void
+mp_shmem_init(void)
+{
+	preloaded = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = mp_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = mp_shmem_startup;
+}
+
+/* Whether the shared state exists (the library was preloaded). */
+bool
+mp_shared_available(void)
+{
+	return preloaded && shared != NULL;
+}
+
+MpBucket *
+mp_bucket(uint32 b)
+{
+	return &shared->buckets[b & (MP_NBUCKETS - 1)];
+}
+
+/* xid as a 64-bit FullTransactionId value; xid must not be after next. */
+uint64
+mp_widen_xid(TransactionId xid, FullTransactionId next)
+{
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (xid > XidFromFullTransactionId(next))
+		epoch--;
+	return U64FromFullTransactionId(FullTransactionIdFromEpochAndXid(epoch, xid));
+}
+
+/*
+ * The floor: the largest xid that may have written a tracked relation
+ * without moving a bucket.  After a start-up (or a crash restart, which
+ * clears the buckets) every such transaction is one that survived it, a
+ * prepared transaction, and is still running at the first use: the floor is
+ * the largest xid running then (1 when none is).  Set once, by
+ * compare-and-swap.
+ */
+uint64
+mp_floor(void)
+{
+	uint64		f = pg_atomic_read_u64(&shared->floor);
+
+	if (f == 0)
+	{
+		RunningTransactions running = GetRunningTransactionData();
+		int			n = running->xcnt + running->subxcnt;
+		TransactionId *xids = palloc(sizeof(TransactionId) * Max(n, 1));
+		FullTransactionId next;
+		uint64		largest = 1;
+		int			i;
+
+		memcpy(xids, running->xids, sizeof(TransactionId) * n);
+		LWLockRelease(ProcArrayLock);
+		LWLockRelease(XidGenLock);
+
+		next = ReadNextFullTransactionId();
+		for (i = 0; i < n; i++)
+			largest = Max(largest, mp_widen_xid(xids[i], next));
+		pfree(xids);
+
+		pg_atomic_compare_exchange_u64(&shared->floor, &f, largest);
+		f = pg_atomic_read_u64(&shared->floor);
+	}
+	return f;
+}
+
+/* Writers: raise maxw to xid, then move gen. */
+void
+mp_bucket_bump(MpBucket *bucket, uint64 xid)
+{
+	uint64		cur = pg_atomic_read_u64(&bucket->maxw);
+
+	while (cur < xid &&
+		   !pg_atomic_compare_exchange_u64(&bucket->maxw, &cur, xid))
+		;
+	pg_atomic_fetch_add_u64(&bucket->gen, 1);
+}
+
+static void
+pool_detach(int code, Datum arg)
+{
+	mp_cache_release_all();
+	if (pool)
+	{
+		char	   *place = (char *) shared + shared_header_size();
+
+		dsa_detach(pool);
+		dsa_release_in_place(place);
+		pool = NULL;
+	}
+}
+
+/* This backend's slot, attached to the pool on first use. */
+MpSlot *
+mp_my_slot(void)
+{
+	MpSlot	   *slot;
+
+	if (!mp_shared_available() || MyBackendId == InvalidBackendId ||
+		MyBackendId > shared->nslots)
+		return NULL;
+	slot = &shared->slots[MyBackendId - 1];
+	if (pool == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		pool = dsa_attach_in_place((char *) shared + shared_header_size(), NULL);
+		dsa_pin_mapping(pool);
+		MemoryContextSwitchTo(old);
+		LWLockAcquire(slot->lock, LW_EXCLUSIVE);
+		slot->pid = MyProcPid;
+		slot->dbid = MyDatabaseId;
+		slot->tables = InvalidDsaPointer;
+		LWLockRelease(slot->lock);
+		before_shmem_exit(pool_detach, (Datum) 0);
+	}
+	return slot;
+}
+
+int
+mp_nslots(void)
+{
+	return shared ? shared->nslots : 0;
+}
+
+MpSlot *
+mp_slot(int i)
+{
+	return &shared->slots[i];
+}
+
+/*
+ * Memory for a cache: from the pool when there is one (NULL when it is
+ * exhausted), else from "cxt".
+ */
+void *
+mp_pool_alloc(Size size, dsa_pointer *dp, MemoryContext cxt)
+{
+	if (pool == NULL)
+	{
+		*dp = InvalidDsaPointer;
+		return MemoryContextAllocExtended(cxt, size, MCXT_ALLOC_NO_OOM);
+	}
+	*dp = dsa_allocate_extended(pool, size, DSA_ALLOC_NO_OOM);
+	return DsaPointerIsValid(*dp) ? dsa_get_address(pool, *dp) : NULL;
+}
+
+void
+mp_pool_free(void *p, dsa_pointer dp)
+{
+	if (DsaPointerIsValid(dp))
+		dsa_free(pool, dp);
+	else
+		pfree(p);
+}
+
+void *
+mp_pool_address(dsa_pointer dp)
+{
+	return dsa_get_address(pool, dp);
+}
+
+/* The GUCs; called from _PG_init. */
+void
+mp_define_gucs(void)
+{
+	/* a PGC_POSTMASTER variable can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("memoized_prefetch.shared_memory",
+								"Size of the shared pool that holds every backend's cache.",
+								"Needs the library in shared_preload_libraries.",
+								&mp_shared_memory_kb,
+								64 * 1024, 1024, MAX_KILOBYTES,
+								PGC_POSTMASTER, GUC_UNIT_KB,
+								NULL, NULL, NULL);
+	DefineCustomIntVariable("memoized_prefetch.max_backend_memory",
+							"Most memory one backend's cache may take.",
+							"From the shared pool when there is one, else from the backend's own memory.",
+							&mp_max_backend_memory_kb,
+							16 * 1024, 0, MAX_KILOBYTES,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("memoized_prefetch.cache_size",
+							"Most entries a backend keeps for one target table.",
+							"memoized_prefetch.configure() overrides it per table.",
+							&mp_cache_size,
+							10000, 0, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("memoized_prefetch.enabled",
+							 "Serves and fills the cache of fetched rows.",
+							 "When off, every lookup reads the tables.",
+							 &mp_enabled,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	MarkGUCPrefixReserved("memoized_prefetch");
+}

@@ -1,0 +1,422 @@
+/*-------------------------------------------------------------------------
+ *
+ * track.c
+ *		What a reader needs to know about writers: the trigger that bumps key
+ *		buckets, the witness that a relation is tracked under the caller's
+ *		snapshot, the relations this transaction wrote, and snapshot
+ *		fingerprints.
+ *
+ * memoized_prefetch.track(t) creates two ENABLE ALWAYS triggers on t that
+ * execute memoized_prefetch.bump(): AFTER INSERT OR UPDATE OR DELETE FOR
+ * EACH ROW, and AFTER TRUNCATE FOR EACH STATEMENT.  For every old and new
+ * row, bump() moves the bucket of each value the caches may be keyed by
+ * (the first column of every btree index of t), hashed with the hash
+ * function of that index's equality; TRUNCATE moves the relation's coarse
+ * bucket.  There is no commit callback and no lock: see cache.c for the
+ * rules that make this enough.
+ *
+ * A relation counts as tracked for one call only if both trigger rows, the
+ * trigger function's pg_proc row and the lookup index's pg_index row are
+ * visible under the caller's snapshot, as created, and not written by the
+ * current transaction.  Their xmins are the witness: an entry is only served
+ * under the witness it was filled under.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_trigger.h"
+#include "commands/trigger.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "memoized_prefetch.h"
+
+#define ROW_TRIGGER "memoized_prefetch_row"
+#define TRUNCATE_TRIGGER "memoized_prefetch_truncate"
+#define ROW_TRIGGER_TYPE \
+	(TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE)
+#define TRUNCATE_TRIGGER_TYPE TRIGGER_TYPE_TRUNCATE
+#define COARSE_KEY 0x5bd1e995
+
+/* relations the current top-level transaction wrote through a tracked trigger */
+static List *written = NIL;
+
+/* snapshot fingerprints: the last one seen and its id */
+static uint64 xact_epoch = 1;
+static uint64 snap_id = 0;
+static SnapshotData last_snap;
+static uint64 last_snap_epoch = 0;
+static TransactionId *last_xip = NULL;
+static TransactionId *last_subxip = NULL;
+static int	last_xip_cap = 0;
+static int	last_subxip_cap = 0;
+
+/* ---------- buckets ---------- */
+
+uint32
+mp_bucket_of(Oid relid, uint32 keyhash)
+{
+	uint32		h = hash_combine(murmurhash32(MyDatabaseId), murmurhash32(relid));
+
+	return hash_combine(h, keyhash);
+}
+
+uint32
+mp_coarse_bucket(Oid relid)
+{
+	return mp_bucket_of(relid, COARSE_KEY);
+}
+
+/* ---------- the transaction's own writes ---------- */
+
+static void
+note_write(Oid relid)
+{
+	MemoryContext old;
+
+	if (list_member_oid(written, relid))
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	written = lappend_oid(written, relid);
+	MemoryContextSwitchTo(old);
+}
+
+bool
+mp_written(Oid relid)
+{
+	return list_member_oid(written, relid);
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			written = NIL;		/* freed with TopTransactionContext */
+			xact_epoch++;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	/* a rolled-back subtransaction changes what the snapshot shows */
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		xact_epoch++;
+}
+
+void
+mp_track_init(void)
+{
+	RegisterXactCallback(xact_callback, NULL);
+	RegisterSubXactCallback(subxact_callback, NULL);
+}
+
+/* ---------- snapshot fingerprints ---------- */
+
+static bool
+same_snapshot(Snapshot s)
+{
+	return last_snap_epoch == xact_epoch &&
+		s->xmin == last_snap.xmin && s->xmax == last_snap.xmax &&
+		s->xcnt == last_snap.xcnt && s->subxcnt == last_snap.subxcnt &&
+		s->suboverflowed == last_snap.suboverflowed &&
+		s->curcid == last_snap.curcid &&
+		memcmp(s->xip, last_xip, sizeof(TransactionId) * s->xcnt) == 0 &&
+		memcmp(s->subxip, last_subxip, sizeof(TransactionId) * s->subxcnt) == 0;
+}
+
+/*
+ * An id for what the snapshot shows: equal ids mean equal xmin, xmax,
+ * in-progress transactions, command id, and no transaction end or
+ * subtransaction rollback in between.  Only the last snapshot is
+ * remembered, so an id is never reused.
+ */
+uint64
+mp_snapshot_id(Snapshot s)
+{
+	if (snap_id > 0 && same_snapshot(s))
+		return snap_id;
+
+	if (s->xcnt > last_xip_cap)
+	{
+		last_xip_cap = Max(s->xcnt, 16);
+		last_xip = last_xip ? repalloc(last_xip, sizeof(TransactionId) * last_xip_cap) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(TransactionId) * last_xip_cap);
+	}
+	if (s->subxcnt > last_subxip_cap)
+	{
+		last_subxip_cap = Max(s->subxcnt, 16);
+		last_subxip = last_subxip ? repalloc(last_subxip, sizeof(TransactionId) * last_subxip_cap) :
+			MemoryContextAlloc(TopMemoryContext, sizeof(TransactionId) * last_subxip_cap);
+	}
+	last_snap.xmin = s->xmin;
+	last_snap.xmax = s->xmax;
+	last_snap.xcnt = s->xcnt;
+	last_snap.subxcnt = s->subxcnt;
+	last_snap.suboverflowed = s->suboverflowed;
+	last_snap.curcid = s->curcid;
+	if (s->xcnt > 0)
+		memcpy(last_xip, s->xip, sizeof(TransactionId) * s->xcnt);
+	if (s->subxcnt > 0)
+		memcpy(last_subxip, s->subxip, sizeof(TransactionId) * s->subxcnt);
+	last_snap_epoch = xact_epoch;
+	return ++snap_id;
+}
+
+/* The snapshot's xmin as a 64-bit FullTransactionId value. */
+uint64
+mp_snapshot_xmin64(Snapshot s)
+{
+	return mp_widen_xid(s->xmin, ReadNextFullTransactionId());
+}
+
+/* ---------- the trigger ---------- */
+
+/* The columns caches of a relation may be keyed by, with their hashes. */
+typedef struct KeyColumns
+{
+	int			n;
+	AttrNumber	attno[INDEX_MAX_KEYS * 4];
+	FmgrInfo	hash[INDEX_MAX_KEYS * 4];
+	Oid			collation[INDEX_MAX_KEYS * 4];
+} KeyColumns;
+
+static KeyColumns *
+key_columns(Relation rel, MemoryContext cxt)
+{
+	KeyColumns *kc = MemoryContextAllocZero(cxt, sizeof(KeyColumns));
+	ListCell   *lc;
+
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		AttrNumber	attno = index->rd_index->indkey.values[0];
+		RegProcedure hashproc;
+		Oid			eqop;
+
+		if (index->rd_rel->relam == BTREE_AM_OID && attno > 0 &&
+			kc->n < lengthof(kc->attno) &&
+			OidIsValid(eqop = get_opfamily_member(index->rd_opfamily[0],
+												  index->rd_opcintype[0],
+												  index->rd_opcintype[0],
+												  BTEqualStrategyNumber)) &&
+			get_op_hash_functions(eqop, &hashproc, NULL))
+		{
+			kc->attno[kc->n] = attno;
+			kc->collation[kc->n] = index->rd_indcollation[0];
+			fmgr_info_cxt(hashproc, &kc->hash[kc->n], cxt);
+			kc->n++;
+		}
+		index_close(index, AccessShareLock);
+	}
+	return kc;
+}
+
+static void
+bump_row(Relation rel, KeyColumns *kc, HeapTuple tuple, uint64 xid)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < kc->n; i++)
+	{
+		bool		isnull;
+		Datum		value = heap_getattr(tuple, kc->attno[i], desc, &isnull);
+		uint32		h;
+
+		if (isnull)
+			continue;
+		h = DatumGetUInt32(FunctionCall1Coll(&kc->hash[i], kc->collation[i], value));
+		mp_bucket_bump(mp_bucket(mp_bucket_of(RelationGetRelid(rel), h)), xid);
+	}
+}
+
+PG_FUNCTION_INFO_V1(memoized_prefetch_bump);
+
+Datum
+memoized_prefetch_bump(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	KeyColumns *kc;
+	uint64		xid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("memoized_prefetch.bump() must be fired as an AFTER trigger")));
+	rel = td->tg_relation;
+	note_write(RelationGetRelid(rel));
+	if (!mp_shared_available())
+		return PointerGetDatum(NULL);
+
+	xid = U64FromFullTransactionId(GetTopFullTransactionId());
+	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	{
+		mp_bucket_bump(mp_bucket(mp_coarse_bucket(RelationGetRelid(rel))), xid);
+		return PointerGetDatum(NULL);
+	}
+
+	/* the key columns, once per statement */
+	kc = (KeyColumns *) fcinfo->flinfo->fn_extra;
+	if (kc == NULL)
+		fcinfo->flinfo->fn_extra = kc = key_columns(rel, fcinfo->flinfo->fn_mcxt);
+
+	if (td->tg_trigtuple)
+		bump_row(rel, kc, td->tg_trigtuple, xid);
+	if (td->tg_newtuple)
+		bump_row(rel, kc, td->tg_newtuple, xid);
+	return PointerGetDatum(NULL);
+}
+
+/* ---------- the witness ---------- */
+
+/* The xmin of a catalog row, unless the current transaction wrote it. */
+static bool
+row_xmin(HeapTuple tuple, TransactionId *xmin)
+{
+	*xmin = HeapTupleHeaderGetXmin(tuple->t_data);
+	return !TransactionIdIsCurrentTransactionId(*xmin);
+}
+
+/* One of the two triggers, as track() creates it. */
+static bool
+witness_trigger(Relation tgrel, Oid relid, const char *name, int16 type,
+				Snapshot snap, Oid *funcid, TransactionId *xmin)
+{
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		ok = false;
+
+	ScanKeyInit(&key[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(name));
+	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, snap, 2, key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_trigger tg = (Form_pg_trigger) GETSTRUCT(tuple);
+
+		ok = tg->tgenabled == TRIGGER_FIRES_ALWAYS && tg->tgtype == type &&
+			tg->tgnargs == 0 && tg->tgattr.dim1 == 0 &&
+			heap_attisnull(tuple, Anum_pg_trigger_tgqual, RelationGetDescr(tgrel)) &&
+			(*funcid == InvalidOid || *funcid == tg->tgfoid) &&
+			row_xmin(tuple, xmin);
+		*funcid = tg->tgfoid;
+	}
+	systable_endscan(scan);
+	return ok;
+}
+
+/* The trigger function is this library's bump(), not a replacement. */
+static bool
+witness_function(Oid funcid, Snapshot snap, TransactionId *xmin)
+{
+	Relation	rel = table_open(ProcedureRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		ok = false;
+
+	ScanKeyInit(&key, Anum_pg_proc_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(funcid));
+	scan = systable_beginscan(rel, ProcedureOidIndexId, true, snap, 1, &key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
+		bool		isnull;
+		Datum		src = heap_getattr(tuple, Anum_pg_proc_prosrc, RelationGetDescr(rel), &isnull);
+
+		ok = proc->prolang == ClanguageId && !isnull &&
+			strcmp(TextDatumGetCString(src), "memoized_prefetch_bump") == 0 &&
+			row_xmin(tuple, xmin);
+		if (ok)
+		{
+			Datum		bin = heap_getattr(tuple, Anum_pg_proc_probin,
+										   RelationGetDescr(rel), &isnull);
+
+			ok = !isnull && strstr(TextDatumGetCString(bin), "memoized_prefetch") != NULL;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
+/* The lookup index was valid under the snapshot. */
+static bool
+witness_index(Oid indexid, Snapshot snap, TransactionId *xmin)
+{
+	Relation	rel = table_open(IndexRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	bool		ok = false;
+
+	ScanKeyInit(&key, Anum_pg_index_indexrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(indexid));
+	scan = systable_beginscan(rel, IndexRelidIndexId, true, snap, 1, &key);
+	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_index ix = (Form_pg_index) GETSTRUCT(tuple);
+
+		ok = ix->indisvalid && ix->indisready && ix->indislive &&
+			row_xmin(tuple, xmin);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
+/*
+ * Whether relid is tracked for lookups through indexid under snap; fills the
+ * witness when it is.
+ */
+bool
+mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w)
+{
+	Relation	tgrel;
+	Oid			funcid = InvalidOid;
+	bool		ok;
+
+	memset(w, 0, sizeof(MpWitness));
+	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ok = witness_trigger(tgrel, relid, ROW_TRIGGER, ROW_TRIGGER_TYPE, snap,
+						 &funcid, &w->row) &&
+		witness_trigger(tgrel, relid, TRUNCATE_TRIGGER, TRUNCATE_TRIGGER_TYPE,
+						snap, &funcid, &w->truncate);
+	table_close(tgrel, AccessShareLock);
+	ok = ok && witness_function(funcid, snap, &w->function) &&
+		witness_index(indexid, snap, &w->index);
+	if (!ok)
+		memset(w, 0, sizeof(MpWitness));
+	return ok;
+}
