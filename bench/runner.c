@@ -3,16 +3,23 @@
  *		Times queries chunk by chunk for "make demo" and "make bench".
  *
  * Usage: runner CHUNK NCHUNKS QUERYFILE
- * The connection comes from the PG* environment variables.  QUERYFILE has one
- * query per line: "group<TAB>name<TAB>sql".  Each query runs once per chunk
- * with $1 = first id, $2 = last id (bigint) and $3 = the ids as a bigint[];
- * every row is received by the client.  For each query it prints the chunks,
- * the rows, the total time, the first (cold) chunk, the median chunk and the
- * median's ratio to the first two queries of its group (the plain joins).
+ * The connection comes from the PG* environment variables.  QUERYFILE is read
+ * line by line, in order, on one connection:
+ *	group<TAB>name<TAB>sql	a timed query, run once per chunk with $1 = first
+ *							id, $2 = last id (bigint) and $3 = the ids as a
+ *							bigint[]; every row is received by the client.
+ *							A name containing "[prepared]" is prepared once.
+ *	!sql					run once, untimed (SET, track(), configure() ...)
+ *	?sql					run once, its result printed
+ *	@chunk SIZE COUNT		chunk size and number of chunks from here on
+ * For each timed query it prints the chunks, the rows, the total time, the
+ * first (cold) chunk, the median chunk and the median's ratio to the first
+ * two queries of its group (the plain joins).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include <libpq-fe.h>
@@ -45,6 +52,50 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static PGconn *conn;
+
+static PGresult *
+run(const char *sql)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+		PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		fprintf(stderr, "%s: %s", sql, PQerrorMessage(conn));
+		exit(1);
+	}
+	return res;
+}
+
+/* Print a result as an aligned table. */
+static void
+print_result(PGresult *res)
+{
+	int			nf = PQnfields(res);
+	int			nt = PQntuples(res);
+	int			w[64];
+	int			i;
+	int			j;
+
+	for (j = 0; j < nf && j < 64; j++)
+	{
+		w[j] = strlen(PQfname(res, j));
+		for (i = 0; i < nt; i++)
+			if ((int) strlen(PQgetvalue(res, i, j)) > w[j])
+				w[j] = strlen(PQgetvalue(res, i, j));
+	}
+	for (j = 0; j < nf && j < 64; j++)
+		printf("%s%*s", j ? "  " : "", w[j], PQfname(res, j));
+	printf("\n");
+	for (i = 0; i < nt; i++)
+	{
+		for (j = 0; j < nf && j < 64; j++)
+			printf("%s%*s", j ? "  " : "", w[j], PQgetvalue(res, i, j));
+		printf("\n");
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -55,10 +106,9 @@ main(int argc, char **argv)
 	int			nq = 0;
 	char	   *line = NULL;
 	size_t		cap = 0;
-	PGconn	   *conn;
-	double	   *times;
-	char	   *ids;
-	int			i;
+	double	   *times = NULL;
+	char	   *ids = NULL;
+	bool		header = false;
 
 	if (argc != 4)
 	{
@@ -72,42 +122,76 @@ main(int argc, char **argv)
 		perror(argv[3]);
 		return 2;
 	}
-	while (getline(&line, &cap, f) > 0 && nq < MAXQ)
-	{
-		char	   *g = strtok(line, "\t");
-		char	   *n = strtok(NULL, "\t");
-		char	   *s = strtok(NULL, "\n");
-
-		if (g == NULL || n == NULL || s == NULL || g[0] == '#')
-			continue;
-		snprintf(q[nq].group, sizeof(q[nq].group), "%s", g);
-		snprintf(q[nq].name, sizeof(q[nq].name), "%s", n);
-		q[nq].sql = strdup(s);
-		nq++;
-	}
-	fclose(f);
-
 	conn = PQconnectdb("");
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		fprintf(stderr, "%s", PQerrorMessage(conn));
 		return 1;
 	}
-	times = malloc(sizeof(double) * nchunks);
-	ids = malloc(chunk * 21 + 3);
 
-	printf("%-10s %-34s %7s %10s %10s %10s %10s %9s %9s\n",
-		   "group", "method", "chunks", "rows", "total ms", "first ms",
-		   "median ms", "/BETWEEN", "/ANY");
-	for (i = 0; i < nq; i++)
+	while (getline(&line, &cap, f) > 0 && nq < MAXQ)
 	{
+		char	   *g;
+		char	   *n;
+		char	   *s;
 		long		rows = 0;
 		double		total = 0;
 		long		c;
+		int			i = nq;
 		int			j;
-		int			first = i;
 		int			second;
+		bool		prepared;
 
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if (line[0] == '!')
+		{
+			PQclear(run(line + 1));
+			continue;
+		}
+		if (line[0] == '?')
+		{
+			PGresult   *res = run(line + 1);
+
+			printf("\n");
+			print_result(res);
+			PQclear(res);
+			continue;
+		}
+		if (line[0] == '@')
+		{
+			sscanf(line, "@chunk %ld %ld", &chunk, &nchunks);
+			printf("\n%ld chunks of %ld ids\n", nchunks, chunk);
+			header = false;
+			continue;
+		}
+		g = strtok(line, "\t");
+		n = strtok(NULL, "\t");
+		s = strtok(NULL, "");
+		if (g == NULL || n == NULL || s == NULL)
+			continue;
+		snprintf(q[i].group, sizeof(q[i].group), "%s", g);
+		snprintf(q[i].name, sizeof(q[i].name), "%s", n);
+		q[i].sql = strdup(s);
+		nq++;
+		prepared = strstr(q[i].name, "[prepared]") != NULL;
+
+		if (!header)
+		{
+			printf("%-10s %-40s %7s %10s %10s %10s %10s %9s %9s\n",
+				   "group", "method", "chunks", "rows", "total ms", "first ms",
+				   "median ms", "/BETWEEN", "/ANY");
+			header = true;
+		}
+		times = realloc(times, sizeof(double) * nchunks);
+		ids = realloc(ids, chunk * 21 + 3);
+		if (prepared)
+		{
+			Oid			types[3] = {20, 20, 1016};
+
+			PQclear(PQprepare(conn, q[i].name, q[i].sql, 3, types));
+		}
 		for (c = 0; c < nchunks; c++)
 		{
 			char		lo[24];
@@ -131,7 +215,10 @@ main(int argc, char **argv)
 			params[2] = ids;
 
 			t0 = now_ms();
-			res = PQexecParams(conn, q[i].sql, 3, types, params, NULL, NULL, 0);
+			if (prepared)
+				res = PQexecPrepared(conn, q[i].name, 3, params, NULL, NULL, 0);
+			else
+				res = PQexecParams(conn, q[i].sql, 3, types, params, NULL, NULL, 0);
 			times[c] = now_ms() - t0;
 			if (PQresultStatus(res) != PGRES_TUPLES_OK)
 			{
@@ -144,6 +231,7 @@ main(int argc, char **argv)
 		}
 		{
 			double		firstms = times[0];
+			int			first;
 
 			qsort(times, nchunks, sizeof(double), cmp_double);
 			q[i].median = nchunks % 2 ? times[nchunks / 2] :
@@ -157,13 +245,14 @@ main(int argc, char **argv)
 			for (second = first + 1; second < i; second++)
 				if (strcmp(q[second].group, q[i].group) == 0)
 					break;
-			printf("%-10s %-34s %7ld %10ld %10.1f %10.2f %10.2f %9.2f %9.2f\n",
+			printf("%-10s %-40s %7ld %10ld %10.1f %10.3f %10.3f %9.2f %9.2f\n",
 				   q[i].group, q[i].name, nchunks, rows, total, firstms,
 				   q[i].median, q[i].median / q[first].median,
 				   second <= i ? q[i].median / q[second].median : 1.0);
 		}
 		fflush(stdout);
 	}
+	fclose(f);
 	PQfinish(conn);
 	return 0;
 }

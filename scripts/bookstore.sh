@@ -33,19 +33,23 @@ user_dir "$dir"
 
 if [ ! -f "$dir/PG_VERSION" ]; then
     as_user initdb -D "$dir" -A trust --no-sync >/dev/null
-    cat >>"$dir/postgresql.conf" <<CONF
+fi
+grep -q "include_if_exists 'bookstore.conf'" "$dir/postgresql.conf" ||
+    echo "include_if_exists 'bookstore.conf'" >>"$dir/postgresql.conf"
+as_user tee "$dir/bookstore.conf" >/dev/null <<CONF
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$dir'
 shared_preload_libraries = 'memoized_prefetch'
 shared_buffers = $buffers
 max_prepared_transactions = 10
+memoized_prefetch.shared_memory = 1GB
+memoized_prefetch.max_backend_memory = 512MB
 # a throwaway cluster: durability is not needed
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 CONF
-fi
 # (re)start, so that the freshly installed library is the one loaded
 as_user pg_ctl -D "$dir" status >/dev/null 2>&1 && as_user pg_ctl -D "$dir" -w stop >/dev/null
 as_user pg_ctl -D "$dir" -l "$dir/server.log" -w start >/dev/null
@@ -69,5 +73,6 @@ psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON 
            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
 
 nchunks=$((books / chunk))
-echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client"
+echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client;"
+echo "the first chunk of each method is cold, the median is over all chunks"
 tmp/runner "$chunk" "$nchunks" bench/queries.tsv

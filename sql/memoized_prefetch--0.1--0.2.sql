@@ -31,8 +31,7 @@ BEGIN
                OR (t.tgname = 'memoized_prefetch_truncate' AND t.tgtype = 32))) = 2 THEN
         RETURN;
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_row ON %s', target);
-    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_truncate ON %s', target);
+    PERFORM @extschema@.untrack(target);
     EXECUTE format('CREATE TRIGGER memoized_prefetch_row AFTER INSERT OR UPDATE OR DELETE ON %s '
                    'FOR EACH ROW EXECUTE FUNCTION @extschema@.bump()', target);
     EXECUTE format('CREATE TRIGGER memoized_prefetch_truncate AFTER TRUNCATE ON %s '
@@ -47,9 +46,15 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    name name;
 BEGIN
-    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_row ON %s', target);
-    EXECUTE format('DROP TRIGGER IF EXISTS memoized_prefetch_truncate ON %s', target);
+    FOR name IN SELECT t.tgname FROM pg_trigger t
+                WHERE t.tgrelid = target
+                  AND t.tgname IN ('memoized_prefetch_row', 'memoized_prefetch_truncate')
+    LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', name, target);
+    END LOOP;
 END
 $$;
 

@@ -28,7 +28,10 @@
  *
  * A miss reads g0 = B[b].gen and gc0 = C.gen, then (read barrier)
  * m0 = max(B[b].maxw, C.maxw, floor), then looks the key up under S and
- * stores the result with stable = m0 < xmin(S).
+ * stores the result with stable = m0 < xmin(S).  The floor is the larger of
+ * the start-up floor and the witness's own (track.c): a witness is used for
+ * the xmin rule only once every transaction that could have written without
+ * it has ended, and its floor is above all of their xids.
  *
  * Why the xmin rule is exact: if e was filled under S0 and is served to S,
  * every transaction T that created or deleted a version of the key has the
@@ -38,7 +41,8 @@
  * served.  If it bumps after the serve read gen, it had not committed when
  * S0 or S was taken (its bump precedes its commit), so neither sees it.  A
  * write that bumps nothing was made before the floor or before tracking
- * existed, which the floor and the witness rule out.
+ * existed or by a writer that did not see the witness, which the floors
+ * and the witness rule out.
  *
  *-------------------------------------------------------------------------
  */
@@ -74,6 +78,7 @@ typedef struct MpEntry
 	uint64		epoch;
 	Oid			relfilenode;
 	bool		stable;
+	bool		referenced;		/* served since it last came to the LRU head */
 	MpWitness	witness;
 	HeapTupleData rows[FLEXIBLE_ARRAY_MEMBER];
 } MpEntry;
@@ -240,9 +245,12 @@ mp_cache_configure(Oid relid, int cache_size, bool prefetch_all)
 	c = config_for(relid);
 	if (c == NULL)
 	{
-		c = MemoryContextAlloc(cache_cxt, sizeof(MpConfig));
+		MemoryContext old = MemoryContextSwitchTo(cache_cxt);
+
+		c = palloc(sizeof(MpConfig));
 		c->relid = relid;
 		configs = lappend(configs, c);
+		MemoryContextSwitchTo(old);
 	}
 	c->cache_size = cache_size;
 	c->prefetch_all = prefetch_all;
@@ -275,18 +283,27 @@ entry_free(MpTable *t, MpEntry *e)
 	mp_pool_free(e, e->self);
 }
 
-/* Evict the least recently used entry the current call does not use. */
+/*
+ * Evict one entry the current call does not use, by second chance: a hit only
+ * marks its entry, and an entry found marked at the tail goes back to the
+ * head unmarked instead of being evicted.  This keeps hits free of list
+ * updates.
+ */
 static bool
 evict_one(MpTable *t)
 {
-	dlist_iter	it;
+	int			i;
 
-	dlist_reverse_foreach(it, &t->lru)
+	for (i = 0; i < 2 * t->nentries; i++)
 	{
-		MpEntry    *e = dlist_container(MpEntry, lru, it.cur);
+		MpEntry    *e = dlist_container(MpEntry, lru, dlist_tail_node(&t->lru));
 
-		if (e->call == call_counter)
+		if (e->call == call_counter || e->referenced)
+		{
+			e->referenced = false;
+			dlist_move_head(&t->lru, &e->lru);
 			continue;
+		}
 		entry_free(t, e);
 		count(t, MP_EVICTIONS, 1);
 		return true;
@@ -431,6 +448,8 @@ mp_cache_local_stats(int i)
 
 /* ---------- serving and filling ---------- */
 
+static void prefetch(MpLookup *lk);
+
 /* A new call: entries it touches are not evicted until the next one. */
 void
 mp_cache_new_call(void)
@@ -474,10 +493,18 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	if (mp_shared_available() &&
 		mp_witness(relid, lk->ik->indexid, snap, &use->witness))
 	{
-		use->xmin_rule = !IsolationIsSerializable();
-		use->floor = mp_floor();
+		uint64		wfloor;
+
+		if (mp_witness_trusted(relid, lk->ik->indexid, &use->witness, &wfloor))
+		{
+			use->xmin_rule = !IsolationIsSerializable();
+			use->floor = Max(mp_floor(), wfloor);
+		}
 	}
 	use->coarse = mp_coarse_bucket(relid);
+
+	if (!use->table->prefetched && config_for(relid) && config_for(relid)->prefetch_all)
+		prefetch(lk);
 }
 
 static inline bool
@@ -563,6 +590,7 @@ fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
 	e->gc0 = ms->gc0;
 	e->m0 = ms->m0;
 	e->stable = ms->m0 < use->xmin64;
+	e->referenced = false;
 	e->snap = use->snap;
 	e->call = call_counter;
 	e->epoch = use->epoch;
@@ -628,11 +656,12 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	missof = palloc(sizeof(int) * Max(nd, 1));
 	ms = palloc(sizeof(MissState) * Max(nd, 1));
 	missks.distinct = palloc(sizeof(Datum) * Max(nd, 1));
+	missks.hashes = palloc(sizeof(uint32) * Max(nd, 1));
 
 	for (k = 0; k < nd; k++)
 	{
 		Datum		key = ks->distinct[k];
-		uint32		h = table_hash(t, key);
+		uint32		h = ks->hashes ? ks->hashes[k] : table_hash(t, key);
 		uint32		bucket = mp_bucket_of(t->relid, h);
 		EntryRef   *ref = entryhash_lookup_hash(t->index, key, h);
 
@@ -641,7 +670,7 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		{
 			hit[k] = ref->entry;
 			hit[k]->call = call_counter;
-			dlist_move_head(&t->lru, &hit[k]->lru);
+			hit[k]->referenced = true;
 			nrows += hit[k]->nrows;
 			continue;
 		}
@@ -650,6 +679,7 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		miss_read(use, bucket, &ms[nmiss]);
 		missof[nmiss] = k;
 		missks.distinct[nmiss] = key;
+		missks.hashes[nmiss] = h;
 		nmiss++;
 	}
 	count(t, MP_HITS, nd - nmiss);
@@ -664,7 +694,7 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		int			cnt = missrows.start[n + 1] - missrows.start[n];
 		Datum		key = missks.distinct[n];
 
-		hit[missof[n]] = fill(lk, key, table_hash(t, key),
+		hit[missof[n]] = fill(lk, key, missks.hashes[n],
 							  &missrows.rows[missrows.start[n]], cnt, &ms[n]);
 		nrows += cnt;
 	}
@@ -695,4 +725,54 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			n++;
 	}
 	out->start[nd] = nrows;
+}
+
+/*
+ * prefetch_all: load the whole relation (up to the table's cap) in one index
+ * scan.  The buckets are read before the scan, so every key is filled under
+ * the same rule as a miss.
+ */
+static void
+prefetch(MpLookup *lk)
+{
+	MpCacheUse *use = &lk->cache;
+	MpTable    *t = use->table;
+	uint64	   *gens = NULL;
+	uint64	   *maxws = NULL;
+	MissState	ms;
+	MpKeySet	ks;
+	MpRows		rows;
+	int			k;
+
+	if (use->xmin_rule)
+	{
+		gens = palloc(sizeof(uint64) * MP_NBUCKETS);
+		maxws = palloc(sizeof(uint64) * MP_NBUCKETS);
+		for (k = 0; k < MP_NBUCKETS; k++)
+			gens[k] = pg_atomic_read_u64(&mp_bucket(k)->gen);
+		pg_read_barrier();
+		for (k = 0; k < MP_NBUCKETS; k++)
+			maxws[k] = pg_atomic_read_u64(&mp_bucket(k)->maxw);
+	}
+	miss_read(use, use->coarse, &ms);	/* the coarse bucket, read first */
+	mp_lookup_all(lk, use->cap, &ks, &rows);
+	for (k = 0; k < ks.ndistinct; k++)
+	{
+		Datum		key = ks.distinct[k];
+		uint32		h = table_hash(t, key);
+		MissState	kms = ms;
+
+		if (use->xmin_rule)
+		{
+			uint32		b = mp_bucket_of(t->relid, h) & (MP_NBUCKETS - 1);
+
+			kms.g0 = gens[b];
+			kms.m0 = Max(Max(maxws[b], ms.m0), use->floor);
+		}
+		if (fill(lk, key, h, &rows.rows[rows.start[k]],
+				 rows.start[k + 1] - rows.start[k], &kms) == NULL)
+			break;
+	}
+	count(t, MP_MISSES, ks.ndistinct);
+	t->prefetched = true;
 }

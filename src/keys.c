@@ -184,16 +184,14 @@ key_hash(MpLookup *lk, Datum key)
  * Build the key set of n keys (no NULLs) for the index of lk.  The arrays are
  * allocated in the current memory context.
  *
- * Keys are first made distinct, by a hash table when the index's equality
- * has a hash function, else by sorting them all; then the distinct keys are
- * sorted in index order, so that the lookup reads the index in one pass.
+ * When the index's equality has a hash function, keys are made distinct by
+ * a hash table, in order of first appearance, and their hashes are kept
+ * (the cache uses them); else by sorting them.  Lookups put the keys they
+ * read in index order themselves (mp_keyset_order).
  */
 void
 mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 {
-	int		   *order;
-	int		   *rank;
-	KeySortArg	arg = {&lk->ssup, NULL};
 	int			nd = 0;
 	int			i;
 
@@ -202,14 +200,13 @@ mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 	ks->group = palloc(sizeof(int) * Max(n, 1));
 	ks->distinct = palloc(sizeof(Datum) * Max(n, 1));
 	ks->first = palloc(sizeof(int) * Max(n, 1));
-	order = palloc(sizeof(int) * Max(n, 1));
+	ks->hashes = NULL;
 
 	if (lk->hashable)
 	{
 		keyhash_hash *h = keyhash_create(CurrentMemoryContext, n, lk);
-		Datum	   *unsorted = palloc(sizeof(Datum) * Max(n, 1));
-		int		   *first = palloc(sizeof(int) * Max(n, 1));
 
+		ks->hashes = palloc(sizeof(uint32) * Max(n, 1));
 		for (i = 0; i < n; i++)
 		{
 			bool		found;
@@ -218,31 +215,22 @@ mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 			if (!found)
 			{
 				e->id = nd;
-				unsorted[nd] = keys[i];
-				first[nd] = i;
-				order[nd] = nd;
+				ks->distinct[nd] = keys[i];
+				ks->hashes[nd] = e->hash;
+				ks->first[nd] = i;
 				nd++;
 			}
 			ks->group[i] = e->id;
 		}
-		arg.keys = unsorted;
-		qsort_arg(order, nd, sizeof(int), compare_positions, &arg);
-		rank = palloc(sizeof(int) * Max(nd, 1));
-		for (i = 0; i < nd; i++)
-		{
-			rank[order[i]] = i;
-			ks->distinct[i] = unsorted[order[i]];
-			ks->first[i] = first[order[i]];
-		}
-		for (i = 0; i < n; i++)
-			ks->group[i] = rank[ks->group[i]];
 		keyhash_destroy(h);
 	}
 	else
 	{
+		int		   *order = palloc(sizeof(int) * Max(n, 1));
+		KeySortArg	arg = {&lk->ssup, keys};
+
 		for (i = 0; i < n; i++)
 			order[i] = i;
-		arg.keys = keys;
 		qsort_arg(order, n, sizeof(int), compare_positions, &arg);
 		for (i = 0; i < n; i++)
 		{
@@ -258,13 +246,28 @@ mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 			}
 			ks->group[pos] = nd - 1;
 		}
+		pfree(order);
 	}
 	ks->ndistinct = nd;
 }
 
-/* The distinct key equal to "key", or -1. */
+/* The distinct keys of ks in index order, as positions in ks->distinct. */
+int *
+mp_keyset_order(const MpKeySet *ks, SortSupport ssup)
+{
+	int		   *order = palloc(sizeof(int) * Max(ks->ndistinct, 1));
+	KeySortArg	arg = {ssup, ks->distinct};
+	int			i;
+
+	for (i = 0; i < ks->ndistinct; i++)
+		order[i] = i;
+	qsort_arg(order, ks->ndistinct, sizeof(int), compare_positions, &arg);
+	return order;
+}
+
+/* The distinct key equal to "key" (order from mp_keyset_order), or -1. */
 int
-mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key)
+mp_keyset_find(const MpKeySet *ks, const int *order, SortSupport ssup, Datum key)
 {
 	int			lo = 0;
 	int			hi = ks->ndistinct - 1;
@@ -272,10 +275,10 @@ mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key)
 	while (lo <= hi)
 	{
 		int			mid = lo + (hi - lo) / 2;
-		int			r = ApplySortComparator(ks->distinct[mid], false, key, false, ssup);
+		int			r = ApplySortComparator(ks->distinct[order[mid]], false, key, false, ssup);
 
 		if (r == 0)
-			return mid;
+			return order[mid];
 		if (r < 0)
 			lo = mid + 1;
 		else

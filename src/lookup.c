@@ -40,6 +40,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -84,6 +85,29 @@ rows_reserve(MpRows *out, int n, int *cap)
 		*cap *= 2;
 		out->rows = repalloc(out->rows, sizeof(HeapTuple) * *cap);
 	}
+}
+
+/*
+ * Lay out n rows found in any order, rowkey[i] being the distinct key of
+ * rows[i], as out->start/out->rows grouped by key.
+ */
+static void
+rows_by_key(MpRows *out, int nd, HeapTuple *rows, const int *rowkey, int n)
+{
+	int		   *fill = palloc0(sizeof(int) * (nd + 1));
+	int			i;
+	int			k;
+
+	for (i = 0; i < n; i++)
+		fill[rowkey[i]]++;
+	out->start[0] = 0;
+	for (k = 0; k < nd; k++)
+		out->start[k + 1] = out->start[k] + fill[k];
+	memset(fill, 0, sizeof(int) * nd);
+	out->rows = palloc(sizeof(HeapTuple) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		out->rows[out->start[rowkey[i]] + fill[rowkey[i]]++] = rows[i];
+	pfree(fill);
 }
 
 /*
@@ -145,15 +169,13 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	ScanKeyData skey;
 	FmgrInfo	gefunc;
 	int			nd = ks->ndistinct;
+	int		   *order = mp_keyset_order(ks, &lk->ssup);
 	int			cap = nd + 1;
+	HeapTuple  *rows = palloc(sizeof(HeapTuple) * cap);
+	int		   *rowkey = palloc(sizeof(int) * cap);
 	int			n = 0;
-	int			k = 0;
+	int			j = 0;
 	bool		positioned = false;
-
-	out->rows = palloc(sizeof(HeapTuple) * cap);
-	out->start[0] = 0;
-	if (nd == 0)
-		return;
 
 	fmgr_info(ik->geproc, &gefunc);
 	ScanKeyEntryInitializeWithInfo(&skey, 0, 1, BTGreaterEqualStrategyNumber,
@@ -163,7 +185,8 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	scan->xs_want_itup = true;
 	slot = table_slot_create(lk->heap, NULL);
 
-	while (k < nd)
+	/* j walks the keys in index order */
+	while (j < nd)
 	{
 		Datum		key;
 		bool		isnull;
@@ -172,7 +195,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		CHECK_FOR_INTERRUPTS();
 		if (!positioned)
 		{
-			skey.sk_argument = ks->distinct[k];
+			skey.sk_argument = ks->distinct[order[j]];
 			index_rescan(scan, &skey, 1, NULL, 0);
 			positioned = true;
 		}
@@ -181,20 +204,95 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
 
 		/* the keys this entry has passed are done */
-		while (k < nd &&
-			   (cmp = ApplySortComparator(key, isnull, ks->distinct[k], false,
-										  &lk->ssup)) > 0)
-			out->start[++k] = n;
-		if (k == nd)
+		while (j < nd &&
+			   (cmp = ApplySortComparator(key, isnull, ks->distinct[order[j]],
+										  false, &lk->ssup)) > 0)
+			j++;
+		if (j == nd)
 			break;
 		if (cmp < 0)
 		{
-			if (beyond_page(lk, scan, ks->distinct[k]))
+			if (beyond_page(lk, scan, ks->distinct[order[j]]))
 				positioned = false;
 			continue;
 		}
 
-		/* an entry of key k: its visible heap tuple, if any */
+		/* an entry of key order[j]: its visible heap tuple, if any */
+		do
+		{
+			if (index_fetch_heap(scan, slot))
+			{
+				bool		shouldfree;
+				HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+
+				if (n >= cap)
+				{
+					cap *= 2;
+					rows = repalloc(rows, sizeof(HeapTuple) * cap);
+					rowkey = repalloc(rowkey, sizeof(int) * cap);
+				}
+				rowkey[n] = order[j];
+				rows[n++] = row_copy(tuple, desc);
+				if (shouldfree)
+					heap_freetuple(tuple);
+			}
+		} while (scan->xs_heap_continue);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	rows_by_key(out, nd, rows, rowkey, n);
+}
+
+/*
+ * Every row of the relation in index order, grouped by key, up to "limit"
+ * distinct keys: ks gets the keys (ks->n == ks->ndistinct), out their rows.
+ */
+void
+mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
+{
+	TupleDesc	desc = RelationGetDescr(lk->heap);
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			cap = 1024;
+	int			kcap = 1024;
+	int			n = 0;
+	int			nd = 0;
+	int16		typlen;
+	bool		typbyval;
+
+	get_typlenbyval(lk->ik->keytype, &typlen, &typbyval);
+	memset(ks, 0, sizeof(MpKeySet));
+	ks->distinct = palloc(sizeof(Datum) * kcap);
+	out->start = palloc(sizeof(int) * (kcap + 1));
+	out->rows = palloc(sizeof(HeapTuple) * cap);
+
+	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 0, 0);
+	scan->xs_want_itup = true;
+	index_rescan(scan, NULL, 0, NULL, 0);
+	slot = table_slot_create(lk->heap, NULL);
+	while (index_getnext_tid(scan, ForwardScanDirection) != NULL)
+	{
+		bool		isnull;
+		Datum		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+
+		CHECK_FOR_INTERRUPTS();
+		if (isnull)
+			continue;
+		if (nd == 0 ||
+			ApplySortComparator(ks->distinct[nd - 1], false, key, false, &lk->ssup) != 0)
+		{
+			if (nd == limit)
+				break;
+			if (nd == kcap)
+			{
+				kcap *= 2;
+				ks->distinct = repalloc(ks->distinct, sizeof(Datum) * kcap);
+				out->start = repalloc(out->start, sizeof(int) * (kcap + 1));
+			}
+			ks->distinct[nd] = datumCopy(key, typbyval, typlen);
+			out->start[nd] = n;
+			nd++;
+		}
 		do
 		{
 			if (index_fetch_heap(scan, slot))
@@ -209,9 +307,9 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			}
 		} while (scan->xs_heap_continue);
 	}
-	while (k < nd)
-		out->start[++k] = n;
-
+	out->start[nd] = n;
+	ks->n = ks->ndistinct = nd;
+	ks->keys = ks->distinct;
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 }
@@ -264,9 +362,9 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	Datum	   *values;
 	bool	   *nulls;
 	int		   *keyof;
-	int		   *fill;
+	int		   *order;
+	HeapTuple  *rows;
 	uint64		i;
-	int			k;
 	int			a;
 
 	/* The key column first, then what the plain join reads. */
@@ -297,27 +395,10 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	values = palloc(sizeof(Datum) * desc->natts);
 	nulls = palloc(sizeof(bool) * desc->natts);
 	keyof = palloc(sizeof(int) * (SPI_processed + 1));
-	fill = palloc0(sizeof(int) * (ks->ndistinct + 1));
-	out->rows = palloc(sizeof(HeapTuple) * (SPI_processed + 1));
+	rows = palloc(sizeof(HeapTuple) * (SPI_processed + 1));
+	order = mp_keyset_order(ks, &lk->ssup);
 
-	/* count the rows of each key */
-	for (i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		Datum		key = SPI_getbinval(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1, &isnull);
-
-		keyof[i] = isnull ? -1 : mp_keyset_find(ks, &lk->ssup, key);
-		if (keyof[i] < 0)
-			elog(ERROR, "row-level security lookup returned an unexpected key");
-		fill[keyof[i]]++;
-	}
-	out->start[0] = 0;
-	for (k = 0; k < ks->ndistinct; k++)
-		out->start[k + 1] = out->start[k] + fill[k];
-	memset(fill, 0, sizeof(int) * ks->ndistinct);
-
-	/* rebuild each row in the relation's descriptor, in its key's slot */
+	/* rebuild each row in the relation's descriptor, and find its key */
 	for (i = 0; i < SPI_processed; i++)
 	{
 		for (a = 0; a < desc->natts; a++)
@@ -329,9 +410,13 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			values[attnos[a] - 1] = SPI_getbinval(SPI_tuptable->vals[i],
 												  SPI_tuptable->tupdesc,
 												  a + 1, &nulls[attnos[a] - 1]);
-		k = keyof[i];
-		out->rows[out->start[k] + fill[k]++] = row_copy(heap_form_tuple(desc, values, nulls), desc);
+		keyof[i] = nulls[lk->ik->attno - 1] ? -1 :
+			mp_keyset_find(ks, order, &lk->ssup, values[lk->ik->attno - 1]);
+		if (keyof[i] < 0)
+			elog(ERROR, "row-level security lookup returned an unexpected key");
+		rows[i] = row_copy(heap_form_tuple(desc, values, nulls), desc);
 	}
+	rows_by_key(out, ks->ndistinct, rows, keyof, (int) SPI_processed);
 
 	SPI_finish();
 	MemoryContextSwitchTo(callcxt);

@@ -197,7 +197,8 @@ typedef struct MpKeySet
 	Datum	   *keys;			/* input keys, of the index's key type */
 	int		   *group;			/* for each input key, its distinct key */
 	int			ndistinct;
-	Datum	   *distinct;		/* distinct keys, sorted by the index's order */
+	Datum	   *distinct;		/* distinct keys */
+	uint32	   *hashes;			/* their hashes, or NULL */
 	int		   *first;			/* for each distinct key, its first input */
 } MpKeySet;
 
@@ -217,13 +218,16 @@ extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
 							 bool strings, MemoryContext cxt, const char *what);
 extern bool mp_coerce(MpCoercion *c, Datum value, Datum *key);
 extern void mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n);
-extern int	mp_keyset_find(const MpKeySet *ks, SortSupport ssup, Datum key);
+extern int *mp_keyset_order(const MpKeySet *ks, SortSupport ssup);
+extern int	mp_keyset_find(const MpKeySet *ks, const int *order, SortSupport ssup,
+						   Datum key);
 
 /* lookup.c */
 extern void mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi,
 						   Bitmapset *cols);
 extern void mp_lookup_close(MpLookup *lk);
 extern void mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
+extern void mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out);
 
 /* shmem.c: shared state */
 #define MP_NBUCKETS 65536		/* a power of two */
@@ -292,6 +296,8 @@ extern bool mp_written(Oid relid);
 extern uint64 mp_snapshot_id(Snapshot s);
 extern uint64 mp_snapshot_xmin64(Snapshot s);
 extern bool mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w);
+extern bool mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w,
+							   uint64 *floor);
 extern Datum memoized_prefetch_bump(PG_FUNCTION_ARGS);
 
 /* cache.c */

@@ -39,6 +39,9 @@
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -419,4 +422,97 @@ mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w)
 	if (!ok)
 		memset(w, 0, sizeof(MpWitness));
 	return ok;
+}
+
+/* ---------- trust in a witness ---------- */
+
+typedef struct MpTrust
+{
+	Oid			relid;
+	Oid			indexid;
+	MpWitness	witness;
+	VirtualTransactionId *vxids;	/* running when the witness was first seen */
+	int			nvxids;
+	bool		trusted;
+	uint64		floor;
+} MpTrust;
+
+static List *trusts = NIL;
+
+/*
+ * Whether a witness may be used for the xmin rule, and the floor for entries
+ * filled under it.
+ *
+ * Seeing the triggers, the function and the index as the witness shows them
+ * does not prove that every writer used them: a writer whose catalog view is
+ * older may still be running (bump() replaced by a no-op and restored while
+ * it ran takes no lock on the table; a statement keeps the trigger function
+ * it resolved).  Every such writer was running when this backend first saw
+ * the witness.  So the witness is trusted only once every transaction running
+ * at that moment has ended, and entries filled under it count every xid
+ * assigned before then as a possible writer (the floor).  Processes that
+ * never write user rows (vacuum, logical decoding) are not waited for;
+ * prepared transactions have xids, which the floor covers.
+ */
+bool
+mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, uint64 *floor)
+{
+	MpTrust    *tr = NULL;
+	ListCell   *lc;
+	int			i;
+
+	foreach(lc, trusts)
+	{
+		MpTrust    *x = lfirst(lc);
+
+		if (x->relid == relid && x->indexid == indexid)
+			tr = x;
+	}
+	if (tr == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		tr = palloc0(sizeof(MpTrust));
+		tr->relid = relid;
+		tr->indexid = indexid;
+		trusts = lappend(trusts, tr);
+		MemoryContextSwitchTo(old);
+	}
+	if (tr->vxids == NULL || memcmp(&tr->witness, w, sizeof(MpWitness)) != 0)
+	{
+		VirtualTransactionId *vxids;
+		int			n;
+
+		vxids = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
+									  PROC_IN_VACUUM | PROC_IS_AUTOVACUUM |
+									  PROC_IN_LOGICAL_DECODING, &n);
+		if (tr->vxids)
+			pfree(tr->vxids);
+		tr->vxids = MemoryContextAlloc(TopMemoryContext,
+									   sizeof(VirtualTransactionId) * Max(n, 1));
+		tr->nvxids = 0;
+		for (i = 0; i < n; i++)
+			if (!VirtualTransactionIdIsRecoveredPreparedXact(vxids[i]))
+				tr->vxids[tr->nvxids++] = vxids[i];
+		pfree(vxids);
+		tr->witness = *w;
+		tr->trusted = false;
+	}
+	if (!tr->trusted)
+	{
+		/* drop the ones that have ended; trust when none is left */
+		int			kept = 0;
+
+		for (i = 0; i < tr->nvxids; i++)
+			if (!VirtualXactLock(tr->vxids[i], false))
+				tr->vxids[kept++] = tr->vxids[i];
+		tr->nvxids = kept;
+		if (kept > 0)
+			return false;
+		/* the largest xid assigned so far: every possible writer's is below */
+		tr->floor = U64FromFullTransactionId(ReadNextFullTransactionId()) - 1;
+		tr->trusted = true;
+	}
+	*floor = tr->floor;
+	return true;
 }

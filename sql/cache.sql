@@ -1,0 +1,108 @@
+-- The cache across calls: track(), configure(), reset(), the stats view, and
+-- exact hits, misses and invalidations in one session (the regression
+-- instance preloads the library).
+\i test/fixtures/bookstore.sql
+CREATE VIEW my_stats AS
+    SELECT relation, entries, hits, misses, evictions, invalidations, bypasses
+    FROM memoized_prefetch.stats WHERE pid = pg_backend_pid() ORDER BY relation::text;
+
+-- untracked: reused within a statement only (a new transaction, a new snapshot)
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3]::bigint[], NULL, NULL::author);
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3]::bigint[], NULL, NULL::author);
+SELECT * FROM my_stats;
+
+-- untracked, REPEATABLE READ: reused across the transaction's statements
+SELECT memoized_prefetch.reset();
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3]::bigint[], NULL, NULL::author);
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[3, 4, 5]::bigint[], NULL, NULL::author);
+COMMIT;
+SELECT * FROM my_stats;
+
+-- tracked: reused across transactions; a write moves only its key
+SELECT memoized_prefetch.track('author');
+SELECT memoized_prefetch.track('author');  -- idempotent
+SELECT tgname, tgenabled, tgtype FROM pg_trigger WHERE tgrelid = 'author'::regclass AND NOT tgisinternal ORDER BY tgname;
+SELECT memoized_prefetch.reset();
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3]::bigint[], NULL, NULL::author);
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[3, 4, 5]::bigint[], NULL, NULL::author);
+UPDATE author SET name = 'Ann B.' WHERE id = 1;
+SELECT s.source_id, s.attribute, (s.target).name
+FROM memoized_prefetch.fk('book', ARRAY[1, 3]::bigint[], NULL, NULL::author) s;
+SELECT * FROM my_stats;
+
+-- a key with no row is remembered too; an insert of it is seen
+SELECT memoized_prefetch.reset();
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{translator_id}', NULL::author);
+UPDATE book SET translator_id = 2 WHERE id = 1;
+SELECT (s.target).name FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{translator_id}', NULL::author) s;
+UPDATE book SET translator_id = NULL WHERE id = 1;
+
+-- the session's own writes: not served, not filled until the transaction ends
+BEGIN;
+UPDATE author SET name = 'Ann C.' WHERE id = 1;
+SELECT (s.target).name FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{author_id}', NULL::author) s;
+ROLLBACK;
+SELECT (s.target).name FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{author_id}', NULL::author) s;
+
+-- m2m: link rows and targets; a source without links is remembered
+SELECT memoized_prefetch.track('book_categories');
+SELECT memoized_prefetch.track('category');
+SELECT memoized_prefetch.reset();
+SELECT count(*) FROM memoized_prefetch.m2m('book_categories', ARRAY[1, 2, 4]::bigint[], NULL::category);
+SELECT count(*) FROM memoized_prefetch.m2m('book_categories', ARRAY[1, 2, 4]::bigint[], NULL::category);
+INSERT INTO book_categories (book_id, category_id) VALUES (4, 1);
+SELECT s.source_id, (s.target).name
+FROM memoized_prefetch.m2m('book_categories', ARRAY[4]::bigint[], NULL::category) s;
+SELECT * FROM my_stats;
+DELETE FROM book_categories WHERE book_id = 4;
+
+-- configure: a cache of 2 entries keeps the 2 most recent; a call never
+-- evicts what it uses, so a larger chunk is still complete
+SELECT memoized_prefetch.reset();
+SELECT memoized_prefetch.configure('author', cache_size => 2);
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3, 4, 5]::bigint[], NULL, NULL::author);
+SELECT entries <= 2 AS capped FROM my_stats WHERE relation = 'author'::regclass;
+SELECT (SELECT array_agg(x ORDER BY x::text) FROM (
+          SELECT s.source_id, s.attribute, s.target
+          FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3, 4, 5]::bigint[], '{author_id,translator_id}', NULL::author) s) x)
+   IS NOT DISTINCT FROM
+       (SELECT array_agg(x ORDER BY x::text) FROM (
+          SELECT b.id, 'author_id'::text, a FROM book b JOIN author a ON a.id = b.author_id
+          UNION ALL
+          SELECT b.id, 'translator_id', a FROM book b JOIN author a ON a.id = b.translator_id) x)
+       AS same;
+
+-- cache_size 0: the table is read every time
+SELECT memoized_prefetch.reset();
+SELECT memoized_prefetch.configure('author', cache_size => 0);
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2]::bigint[], '{author_id}', NULL::author);
+SELECT * FROM my_stats;
+
+-- prefetch_all: the whole table on first use
+SELECT memoized_prefetch.configure('author', prefetch_all => true);
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{author_id}', NULL::author);
+SELECT * FROM my_stats;
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[2, 4, 5]::bigint[], '{author_id}', NULL::author);
+SELECT * FROM my_stats;
+
+-- memoized_prefetch.enabled = off: bypassed
+SELECT memoized_prefetch.reset();
+SET memoized_prefetch.enabled = off;
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2]::bigint[], '{author_id}', NULL::author);
+SELECT * FROM my_stats;
+RESET memoized_prefetch.enabled;
+
+-- errors
+SELECT memoized_prefetch.configure(NULL);
+SELECT memoized_prefetch.configure('author', -1);
+CREATE ROLE regress_mp_cache_other;
+SET ROLE regress_mp_cache_other;
+SELECT memoized_prefetch.track('author');
+RESET ROLE;
+
+-- untrack drops the triggers
+SELECT memoized_prefetch.untrack('author');
+SELECT count(*) FROM pg_trigger WHERE tgrelid = 'author'::regclass AND NOT tgisinternal;
+DROP ROLE regress_mp_cache_other;
+DROP VIEW my_stats;
