@@ -62,6 +62,7 @@
 
 #include "memoized_prefetch.h"
 
+/* An entry's storage, in the pool: its key and rows. */
 typedef struct MpEntry
 {
 	dlist_node	lru;			/* in its table's LRU, most recent first */
@@ -70,26 +71,27 @@ typedef struct MpEntry
 	Datum		key;
 	uint32		hash;
 	uint32		nrows;
-	uint64		g0;
-	uint64		gc0;
-	uint64		m0;
-	uint64		snap;			/* snapshot id it was filled under */
-	uint64		call;			/* last call that used it */
-	uint64		epoch;
-	Oid			relfilenode;
-	bool		stable;
-	bool		referenced;		/* served since it last came to the LRU head */
-	MpWitness	witness;
 	HeapTupleData rows[FLEXIBLE_ARRAY_MEMBER];
 } MpEntry;
 
-/* the local index: key -> entry */
+/*
+ * The local index: key -> entry, with what decides whether the entry may be
+ * served, so that a probe touches no shared memory but the key's bucket.
+ */
 typedef struct EntryRef
 {
 	Datum		key;
 	uint32		hash;
-	MpEntry    *entry;
 	char		status;
+	bool		stable;
+	bool		referenced;		/* served since it last came to the LRU head */
+	uint32		gen;			/* the table's generation when filled */
+	uint64		snap;			/* snapshot id it was filled under */
+	uint64		g0;
+	uint64		gc0;
+	uint64		m0;
+	uint64		call;			/* last call that used it */
+	MpEntry    *entry;
 } EntryRef;
 
 typedef struct MpTable
@@ -108,6 +110,11 @@ typedef struct MpTable
 	Oid			collation;
 	SortSupportData ssup;
 	bool		prefetched;
+	/* what entries depend on: a change starts a new generation */
+	uint32		gen;
+	Oid			relfilenode;
+	uint64		epoch;
+	MpWitness	witness;
 } MpTable;
 
 static inline uint32 table_hash(MpTable *t, Datum key);
@@ -271,6 +278,12 @@ mp_cache_setup(void)
 	CacheRegisterRelcacheCallback(epoch_relcache_callback, (Datum) 0);
 }
 
+static inline EntryRef *
+entry_ref(MpTable *t, MpEntry *e)
+{
+	return entryhash_lookup_hash(t->index, e->key, e->hash);
+}
+
 static void
 entry_free(MpTable *t, MpEntry *e)
 {
@@ -279,7 +292,7 @@ entry_free(MpTable *t, MpEntry *e)
 	backend_bytes -= e->size;
 	t->nentries--;
 	dlist_delete(&e->lru);
-	entryhash_delete(t->index, e->key);
+	entryhash_delete_item(t->index, entry_ref(t, e));
 	mp_pool_free(e, e->self);
 }
 
@@ -297,10 +310,11 @@ evict_one(MpTable *t)
 	for (i = 0; i < 2 * t->nentries; i++)
 	{
 		MpEntry    *e = dlist_container(MpEntry, lru, dlist_tail_node(&t->lru));
+		EntryRef   *ref = entry_ref(t, e);
 
-		if (e->call == call_counter || e->referenced)
+		if (ref->call == call_counter || ref->referenced)
 		{
-			e->referenced = false;
+			ref->referenced = false;
 			dlist_move_head(&t->lru, &e->lru);
 			continue;
 		}
@@ -487,8 +501,6 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 
 	use->snap = mp_snapshot_id(snap);
 	use->xmin64 = mp_snapshot_xmin64(snap);
-	use->relfilenode = lk->heap->rd_node.relNode;
-	use->epoch = rel_epoch(relid);
 	use->cap = cache_size_for(relid);
 	if (mp_shared_available() &&
 		mp_witness(relid, lk->ik->indexid, snap, &use->witness))
@@ -503,21 +515,36 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	}
 	use->coarse = mp_coarse_bucket(relid);
 
+	/* entries filled under another storage, shape or witness are not used */
+	{
+		MpTable    *t = use->table;
+		Oid			relfilenode = lk->heap->rd_node.relNode;
+		uint64		epoch = rel_epoch(relid);
+
+		if (t->relfilenode != relfilenode || t->epoch != epoch ||
+			memcmp(&t->witness, &use->witness, sizeof(MpWitness)) != 0)
+		{
+			t->gen++;
+			t->relfilenode = relfilenode;
+			t->epoch = epoch;
+			t->witness = use->witness;
+		}
+	}
+
 	if (!use->table->prefetched && config_for(relid) && config_for(relid)->prefetch_all)
 		prefetch(lk);
 }
 
 static inline bool
-servable(MpCacheUse *use, MpEntry *e, uint32 bucket)
+servable(MpCacheUse *use, EntryRef *ref, uint32 bucket)
 {
-	if (e->relfilenode != use->relfilenode || e->epoch != use->epoch ||
-		memcmp(&e->witness, &use->witness, sizeof(MpWitness)) != 0)
+	if (ref->gen != use->table->gen)
 		return false;
-	if (e->snap == use->snap)
+	if (ref->snap == use->snap)
 		return true;
-	return use->xmin_rule && e->stable && e->m0 < use->xmin64 &&
-		pg_atomic_read_u64(&mp_bucket(bucket)->gen) == e->g0 &&
-		pg_atomic_read_u64(&mp_bucket(use->coarse)->gen) == e->gc0;
+	return use->xmin_rule && ref->stable && ref->m0 < use->xmin64 &&
+		pg_atomic_read_u64(&mp_bucket(bucket)->gen) == ref->g0 &&
+		pg_atomic_read_u64(&mp_bucket(use->coarse)->gen) == ref->gc0;
 }
 
 /* What a miss reads before looking the key up. */
@@ -569,8 +596,8 @@ fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
 	 * An older entry for the key goes first, unless this call holds rows of
 	 * it: then the new rows (equal, under the same snapshot) stay uncached.
 	 */
-	ref = entryhash_lookup(t->index, key);
-	if (ref && ref->entry->call == call_counter)
+	ref = entryhash_lookup_hash(t->index, key, hash);
+	if (ref && ref->call == call_counter)
 		return NULL;
 	if (ref)
 		entry_free(t, ref->entry);
@@ -586,16 +613,6 @@ fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
 	e->size = size;
 	e->hash = hash;
 	e->nrows = nrows;
-	e->g0 = ms->g0;
-	e->gc0 = ms->gc0;
-	e->m0 = ms->m0;
-	e->stable = ms->m0 < use->xmin64;
-	e->referenced = false;
-	e->snap = use->snap;
-	e->call = call_counter;
-	e->epoch = use->epoch;
-	e->relfilenode = use->relfilenode;
-	e->witness = use->witness;
 	p = (char *) e + MAXALIGN(offsetof(MpEntry, rows) + sizeof(HeapTupleData) * nrows);
 	if (t->typbyval)
 		e->key = key;
@@ -613,8 +630,16 @@ fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
 		p += MAXALIGN(rows[i]->t_len);
 	}
 
-	ref = entryhash_insert(t->index, e->key, &found);
+	ref = entryhash_insert_hash(t->index, e->key, hash, &found);
 	ref->entry = e;
+	ref->gen = t->gen;
+	ref->g0 = ms->g0;
+	ref->gc0 = ms->gc0;
+	ref->m0 = ms->m0;
+	ref->stable = ms->m0 < use->xmin64;
+	ref->referenced = false;
+	ref->snap = use->snap;
+	ref->call = call_counter;
 	dlist_push_head(&t->lru, &e->lru);
 	t->nentries++;
 	backend_bytes += size;
@@ -666,11 +691,11 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		EntryRef   *ref = entryhash_lookup_hash(t->index, key, h);
 
 		hit[k] = NULL;
-		if (ref && servable(use, ref->entry, bucket))
+		if (ref && servable(use, ref, bucket))
 		{
 			hit[k] = ref->entry;
-			hit[k]->call = call_counter;
-			hit[k]->referenced = true;
+			ref->call = call_counter;
+			ref->referenced = true;
 			nrows += hit[k]->nrows;
 			continue;
 		}

@@ -170,8 +170,6 @@ typedef struct MpCacheUse
 	uint64		snap;			/* snapshot fingerprint id */
 	uint64		xmin64;
 	uint64		floor;
-	uint64		epoch;
-	Oid			relfilenode;
 	uint32		coarse;			/* the relation's coarse bucket */
 	MpWitness	witness;
 } MpCacheUse;

@@ -202,43 +202,62 @@ mp_snapshot_xmin64(Snapshot s)
 
 /* ---------- the trigger ---------- */
 
-/* The columns caches of a relation may be keyed by, with their hashes. */
+/*
+ * The columns caches of a relation may be keyed by (the first column of every
+ * btree index), each once per hash function and collation.
+ */
 typedef struct KeyColumns
 {
 	int			n;
-	AttrNumber	attno[INDEX_MAX_KEYS * 4];
-	FmgrInfo	hash[INDEX_MAX_KEYS * 4];
-	Oid			collation[INDEX_MAX_KEYS * 4];
+	AttrNumber *attno;
+	FmgrInfo   *hash;
+	Oid		   *collation;
 } KeyColumns;
 
 static KeyColumns *
 key_columns(Relation rel, MemoryContext cxt)
 {
+	List	   *indexes = RelationGetIndexList(rel);
+	int			max = list_length(indexes);
 	KeyColumns *kc = MemoryContextAllocZero(cxt, sizeof(KeyColumns));
+	Oid		   *hashproc = palloc(sizeof(Oid) * Max(max, 1));
 	ListCell   *lc;
 
-	foreach(lc, RelationGetIndexList(rel))
+	kc->attno = MemoryContextAlloc(cxt, sizeof(AttrNumber) * Max(max, 1));
+	kc->hash = MemoryContextAlloc(cxt, sizeof(FmgrInfo) * Max(max, 1));
+	kc->collation = MemoryContextAlloc(cxt, sizeof(Oid) * Max(max, 1));
+	foreach(lc, indexes)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		AttrNumber	attno = index->rd_index->indkey.values[0];
-		RegProcedure hashproc;
+		Oid			collation = index->rd_indcollation[0];
+		RegProcedure proc;
 		Oid			eqop;
+		int			i;
 
 		if (index->rd_rel->relam == BTREE_AM_OID && attno > 0 &&
-			kc->n < lengthof(kc->attno) &&
 			OidIsValid(eqop = get_opfamily_member(index->rd_opfamily[0],
 												  index->rd_opcintype[0],
 												  index->rd_opcintype[0],
 												  BTEqualStrategyNumber)) &&
-			get_op_hash_functions(eqop, &hashproc, NULL))
+			get_op_hash_functions(eqop, &proc, NULL))
 		{
-			kc->attno[kc->n] = attno;
-			kc->collation[kc->n] = index->rd_indcollation[0];
-			fmgr_info_cxt(hashproc, &kc->hash[kc->n], cxt);
-			kc->n++;
+			for (i = 0; i < kc->n; i++)
+				if (kc->attno[i] == attno && hashproc[i] == proc &&
+					kc->collation[i] == collation)
+					break;
+			if (i == kc->n)
+			{
+				kc->attno[kc->n] = attno;
+				kc->collation[kc->n] = collation;
+				hashproc[kc->n] = proc;
+				fmgr_info_cxt(proc, &kc->hash[kc->n], cxt);
+				kc->n++;
+			}
 		}
 		index_close(index, AccessShareLock);
 	}
+	pfree(hashproc);
 	return kc;
 }
 
