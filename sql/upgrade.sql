@@ -1,0 +1,32 @@
+-- Versioned scripts: 0.1 installs, updates to 0.2, and the updated extension
+-- has exactly the objects of a fresh 0.2 install.
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS memoized_prefetch CASCADE;
+RESET client_min_messages;
+
+CREATE EXTENSION memoized_prefetch VERSION '0.1';
+SELECT extversion FROM pg_extension WHERE extname = 'memoized_prefetch';
+SELECT pg_describe_object(classid, objid, 0) AS object
+FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'memoized_prefetch')
+ORDER BY 1;
+
+ALTER EXTENSION memoized_prefetch UPDATE TO '0.2';
+SELECT extversion FROM pg_extension WHERE extname = 'memoized_prefetch';
+CREATE TEMP TABLE updated AS
+SELECT pg_describe_object(classid, objid, 0) AS object
+FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'memoized_prefetch');
+
+DROP EXTENSION memoized_prefetch;
+CREATE EXTENSION memoized_prefetch;
+SELECT extversion FROM pg_extension WHERE extname = 'memoized_prefetch';
+SELECT pg_describe_object(classid, objid, 0) AS object
+FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'memoized_prefetch')
+ORDER BY 1;
+SELECT (SELECT array_agg(object ORDER BY object) FROM updated)
+     = (SELECT array_agg(pg_describe_object(classid, objid, 0) ORDER BY pg_describe_object(classid, objid, 0))
+        FROM pg_depend WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+          AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'memoized_prefetch'))
+       AS same_objects;
