@@ -28,10 +28,10 @@
  *
  * A miss reads g0 = B[b].gen and gc0 = C.gen, then (read barrier)
  * m0 = max(B[b].maxw, C.maxw, floor), then looks the key up under S and
- * stores the result with stable = m0 < xmin(S).  The floor is the larger of
- * the start-up floor and the witness's own (track.c): a witness is used for
- * the xmin rule only once every transaction that could have written without
- * it has ended, and its floor is above all of their xids.
+ * stores the result with stable = m0 < xmin(S).  The floor is the witness's
+ * (track.c): a witness is used for the xmin rule only once every transaction
+ * that could have written without it has ended, and its floor is above all
+ * of their xids, and above those of before the last restart.
  *
  * Why the xmin rule is exact: if e was filled under S0 and is served to S,
  * every transaction T that created or deleted a version of the key has the
@@ -510,7 +510,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 		if (mp_witness_trusted(relid, lk->ik->indexid, &use->witness, &wfloor))
 		{
 			use->xmin_rule = !IsolationIsSerializable();
-			use->floor = Max(mp_floor(), wfloor);
+			use->floor = wfloor;
 		}
 	}
 	use->coarse = mp_coarse_bucket(relid);

@@ -277,7 +277,6 @@ extern void mp_shmem_init(void);
 extern bool mp_shared_available(void);
 extern MpBucket *mp_bucket(uint32 b);
 extern void mp_bucket_bump(MpBucket *bucket, uint64 xid);
-extern uint64 mp_floor(void);
 extern uint64 mp_widen_xid(TransactionId xid, FullTransactionId next);
 extern MpSlot *mp_my_slot(void);
 extern int	mp_nslots(void);

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *		Shared state: key buckets, the floor, the pool the caches live in,
- *		and one slot per backend for the statistics.
+ *		Shared state: key buckets, the pool the caches live in, and one slot
+ *		per backend for the statistics.
  *
  * Exists only when the library is in shared_preload_libraries; without it
  * every function here reports "no shared state" and the caches live in
@@ -13,9 +13,6 @@
  * Buckets: B[b].maxw is raised (compare-and-swap loop) and then B[b].gen is
  * incremented (fetch-add, a full barrier) by writers; readers read gen, then
  * a read barrier, then maxw.  No lock.  See cache.c for why this suffices.
- *
- * Floor: a FullTransactionId set once, by compare-and-swap from 0, at the
- * first use after start-up.  No lock.
  *
  * Pool: a DSA area created in place in the main shared memory segment,
  * limited to its size (memoized_prefetch.shared_memory).  Only its owner
@@ -38,8 +35,6 @@
 #include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
-#include "storage/procarray.h"
-#include "storage/standby.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -54,7 +49,6 @@ bool		mp_enabled = true;
 
 typedef struct MpShared
 {
-	pg_atomic_uint64 floor;		/* FullTransactionId, 0 until first use */
 	int			nslots;
 	Size		poolsize;
 	MpBucket	buckets[MP_NBUCKETS];
@@ -109,7 +103,6 @@ mp_shmem_startup(void)
 		dsa_area   *area;
 		int			i;
 
-		pg_atomic_init_u64(&shared->floor, 0);
 		shared->nslots = MaxBackends;
 		shared->poolsize = (Size) mp_shared_memory_kb * 1024;
 		for (i = 0; i < MP_NBUCKETS; i++)
@@ -166,43 +159,6 @@ mp_widen_xid(TransactionId xid, FullTransactionId next)
 	if (xid > XidFromFullTransactionId(next))
 		epoch--;
 	return U64FromFullTransactionId(FullTransactionIdFromEpochAndXid(epoch, xid));
-}
-
-/*
- * The floor: the largest xid that may have written a tracked relation
- * without moving a bucket.  After a start-up (or a crash restart, which
- * clears the buckets) every such transaction is one that survived it, a
- * prepared transaction, and is still running at the first use: the floor is
- * the largest xid running then (1 when none is).  Set once, by
- * compare-and-swap.
- */
-uint64
-mp_floor(void)
-{
-	uint64		f = pg_atomic_read_u64(&shared->floor);
-
-	if (f == 0)
-	{
-		RunningTransactions running = GetRunningTransactionData();
-		int			n = running->xcnt + running->subxcnt;
-		TransactionId *xids = palloc(sizeof(TransactionId) * Max(n, 1));
-		FullTransactionId next;
-		uint64		largest = 1;
-		int			i;
-
-		memcpy(xids, running->xids, sizeof(TransactionId) * n);
-		LWLockRelease(ProcArrayLock);
-		LWLockRelease(XidGenLock);
-
-		next = ReadNextFullTransactionId();
-		for (i = 0; i < n; i++)
-			largest = Max(largest, mp_widen_xid(xids[i], next));
-		pfree(xids);
-
-		pg_atomic_compare_exchange_u64(&shared->floor, &f, largest);
-		f = pg_atomic_read_u64(&shared->floor);
-	}
-	return f;
 }
 
 /* Writers: raise maxw to xid, then move gen. */

@@ -39,6 +39,7 @@
 #include "commands/trigger.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
@@ -466,12 +467,16 @@ static List *trusts = NIL;
  * does not prove that every writer used them: a writer whose catalog view is
  * older may still be running (bump() replaced by a no-op and restored while
  * it ran takes no lock on the table; a statement keeps the trigger function
- * it resolved).  Every such writer was running when this backend first saw
- * the witness.  So the witness is trusted only once every transaction running
- * at that moment has ended, and entries filled under it count every xid
- * assigned before then as a possible writer (the floor).  Processes that
- * never write user rows (vacuum, logical decoding) are not waited for;
- * prepared transactions have xids, which the floor covers.
+ * it resolved).  Such a writer started before the transactions that wrote
+ * the witness rows had sent their invalidations, which they do after their
+ * commit is visible and before they release their xid locks.  So, once
+ * those xid locks are free, every such writer is among the transactions
+ * running at that moment: the witness is trusted only when all of those have
+ * ended, and entries filled under it count every xid assigned before then as
+ * a possible writer (the floor).  The floor also covers the transactions of
+ * before a restart, whose bumps the restart lost (prepared ones survive it).
+ * Processes that never write user rows (vacuum, logical decoding) are not
+ * waited for; prepared transactions have xids, which the floor covers.
  */
 bool
 mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, uint64 *floor)
@@ -499,8 +504,15 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, uint64 *floor)
 	}
 	if (tr->vxids == NULL || memcmp(&tr->witness, w, sizeof(MpWitness)) != 0)
 	{
+		TransactionId writers[4] = {w->row, w->truncate, w->function, w->index};
 		VirtualTransactionId *vxids;
 		int			n;
+
+		/* the witness rows' writers must have sent their invalidations */
+		for (i = 0; i < lengthof(writers); i++)
+			if (TransactionIdIsNormal(writers[i]) &&
+				!ConditionalXactLockTableWait(writers[i]))
+				return false;
 
 		vxids = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
 									  PROC_IN_VACUUM | PROC_IS_AUTOVACUUM |
