@@ -67,7 +67,7 @@ if [ "$have" != "$want" ]; then
     psql -f bench/floor.sql >/dev/null
     psql -c "COMMENT ON TABLE book IS '$want'"
 fi
-psql -c "DROP EXTENSION IF EXISTS memoized_prefetch" -c "CREATE EXTENSION memoized_prefetch" \
+psql -c "DROP EXTENSION IF EXISTS memoized_prefetch CASCADE" -c "CREATE EXTENSION memoized_prefetch" \
     -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" >/dev/null
 psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
