@@ -27,11 +27,11 @@
  *	  fingerprint as S (track.c).
  *
  * A miss reads g0 = B[b].gen and gc0 = C.gen, then (read barrier)
- * m0 = max(B[b].maxw, C.maxw, floor), then looks the key up under S and
- * stores the result with stable = m0 < xmin(S).  The floor is the witness's
- * (track.c): a witness is used for the xmin rule only once every transaction
- * that could have written without it has ended, and its floor is above all
- * of their xids, and above those of before the last restart.
+ * m0 = max(B[b].maxw, C.maxw), then looks the key up under S and stores the
+ * result with stable = m0 < xmin(S).  The xmin rule is used only under a
+ * snapshot that sees every writer that could have written without moving a
+ * bucket as ended (track.c, mp_witness_trusted), for the fill and the serve
+ * alike.
  *
  * Why the xmin rule is exact: if e was filled under S0 and is served to S,
  * every transaction T that created or deleted a version of the key has the
@@ -40,9 +40,8 @@
  * snapshots were taken.  If it bumped after that read, gen moved and e is not
  * served.  If it bumps after the serve read gen, it had not committed when
  * S0 or S was taken (its bump precedes its commit), so neither sees it.  A
- * write that bumps nothing was made before the floor or before tracking
- * existed or by a writer that did not see the witness, which the floors
- * and the witness rule out.
+ * write that bumps nothing was made by a transaction that both S0 and S see
+ * as ended (the witness's trust), so it has the same visibility in both.
  *
  *-------------------------------------------------------------------------
  */
@@ -503,16 +502,9 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	use->xmin64 = mp_snapshot_xmin64(snap);
 	use->cap = cache_size_for(relid);
 	if (mp_shared_available() &&
-		mp_witness(relid, lk->ik->indexid, snap, &use->witness))
-	{
-		uint64		wfloor;
-
-		if (mp_witness_trusted(relid, lk->ik->indexid, &use->witness, &wfloor))
-		{
-			use->xmin_rule = !IsolationIsSerializable();
-			use->floor = wfloor;
-		}
-	}
+		mp_witness(relid, lk->ik->indexid, snap, &use->witness) &&
+		mp_witness_trusted(relid, lk->ik->indexid, &use->witness, snap))
+		use->xmin_rule = !IsolationIsSerializable();
 	use->coarse = mp_coarse_bucket(relid);
 
 	/* entries filled under another storage, shape or witness are not used */
@@ -569,7 +561,6 @@ miss_read(MpCacheUse *use, uint32 bucket, MissState *ms)
 	pg_read_barrier();
 	ms->m0 = Max(pg_atomic_read_u64(&mp_bucket(bucket)->maxw),
 				 pg_atomic_read_u64(&mp_bucket(use->coarse)->maxw));
-	ms->m0 = Max(ms->m0, use->floor);
 }
 
 /* Store the rows of one key; NULL when there is no room. */
@@ -792,7 +783,7 @@ prefetch(MpLookup *lk)
 			uint32		b = mp_bucket_of(t->relid, h) & (MP_NBUCKETS - 1);
 
 			kms.g0 = gens[b];
-			kms.m0 = Max(Max(maxws[b], ms.m0), use->floor);
+			kms.m0 = Max(maxws[b], ms.m0);
 		}
 		if (fill(lk, key, h, &rows.rows[rows.start[k]],
 				 rows.start[k + 1] - rows.start[k], &kms) == NULL)

@@ -169,7 +169,6 @@ typedef struct MpCacheUse
 	int			cap;			/* entries */
 	uint64		snap;			/* snapshot fingerprint id */
 	uint64		xmin64;
-	uint64		floor;
 	uint32		coarse;			/* the relation's coarse bucket */
 	MpWitness	witness;
 } MpCacheUse;
@@ -294,7 +293,7 @@ extern uint64 mp_snapshot_id(Snapshot s);
 extern uint64 mp_snapshot_xmin64(Snapshot s);
 extern bool mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w);
 extern bool mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w,
-							   uint64 *floor);
+							   Snapshot snap);
 extern Datum memoized_prefetch_bump(PG_FUNCTION_ARGS);
 
 /* cache.c */

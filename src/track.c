@@ -451,35 +451,64 @@ typedef struct MpTrust
 	Oid			relid;
 	Oid			indexid;
 	MpWitness	witness;
-	VirtualTransactionId *vxids;	/* running when the witness was first seen */
+	bool		listed;			/* vxids holds the transactions to wait for */
+	VirtualTransactionId *vxids;
 	int			nvxids;
 	bool		trusted;
-	uint64		floor;
+	/* a snapshot taken once all of them had ended: xmax and sorted xip */
+	TransactionId xmax;
+	int			xcnt;
+	TransactionId *xip;
 } MpTrust;
 
 static List *trusts = NIL;
 
+static int
+xid_cmp(const void *a, const void *b)
+{
+	TransactionId x = *(const TransactionId *) a;
+	TransactionId y = *(const TransactionId *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Whether snap sees every transaction that tr's snapshot sees as ended. */
+static bool
+snapshot_covers(Snapshot snap, MpTrust *tr)
+{
+	uint32		i;
+
+	if (TransactionIdPrecedes(snap->xmax, tr->xmax))
+		return false;
+	for (i = 0; i < snap->xcnt; i++)
+		if (TransactionIdPrecedes(snap->xip[i], tr->xmax) &&
+			bsearch(&snap->xip[i], tr->xip, tr->xcnt, sizeof(TransactionId),
+					xid_cmp) == NULL)
+			return false;
+	return true;
+}
+
 /*
- * Whether a witness may be used for the xmin rule, and the floor for entries
- * filled under it.
+ * Whether the witness w may be used for the xmin rule under snap.
  *
  * Seeing the triggers, the function and the index as the witness shows them
  * does not prove that every writer used them: a writer whose catalog view is
  * older may still be running (bump() replaced by a no-op and restored while
  * it ran takes no lock on the table; a statement keeps the trigger function
- * it resolved).  Such a writer started before the transactions that wrote
- * the witness rows had sent their invalidations, which they do after their
- * commit is visible and before they release their xid locks.  So, once
- * those xid locks are free, every such writer is among the transactions
- * running at that moment: the witness is trusted only when all of those have
- * ended, and entries filled under it count every xid assigned before then as
- * a possible writer (the floor).  The floor also covers the transactions of
- * before a restart, whose bumps the restart lost (prepared ones survive it).
+ * it resolved), and a transaction prepared before a restart lost its bumps.
+ * Such a writer started before the transactions that wrote the witness rows
+ * had sent their invalidations, which they do after their commit is visible
+ * and before they release their xid locks.  So once those xid locks are
+ * free, every such writer is among the transactions running at that moment.
+ * When all of those have ended, a snapshot is taken: the witness holds for a
+ * snapshot that contains it (sees all of those writers as ended), as both
+ * the snapshot an entry was filled under and the one it is served to must.
  * Processes that never write user rows (vacuum, logical decoding) are not
- * waited for; prepared transactions have xids, which the floor covers.
+ * waited for.  Nor is trust established in a transaction that has written:
+ * its own writes may predate the witness.
  */
 bool
-mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, uint64 *floor)
+mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 {
 	MpTrust    *tr = NULL;
 	ListCell   *lc;
@@ -502,7 +531,14 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, uint64 *floor)
 		trusts = lappend(trusts, tr);
 		MemoryContextSwitchTo(old);
 	}
-	if (tr->vxids == NULL || memcmp(&tr->witness, w, sizeof(MpWitness)) != 0)
+	if (memcmp(&tr->witness, w, sizeof(MpWitness)) != 0)
+	{
+		tr->witness = *w;
+		tr->listed = false;
+		tr->trusted = false;
+	}
+
+	if (!tr->listed)
 	{
 		TransactionId writers[4] = {w->row, w->truncate, w->function, w->index};
 		VirtualTransactionId *vxids;
@@ -521,29 +557,35 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, uint64 *floor)
 			pfree(tr->vxids);
 		tr->vxids = MemoryContextAlloc(TopMemoryContext,
 									   sizeof(VirtualTransactionId) * Max(n, 1));
-		tr->nvxids = 0;
-		for (i = 0; i < n; i++)
-			if (!VirtualTransactionIdIsRecoveredPreparedXact(vxids[i]))
-				tr->vxids[tr->nvxids++] = vxids[i];
+		memcpy(tr->vxids, vxids, sizeof(VirtualTransactionId) * n);
+		tr->nvxids = n;
 		pfree(vxids);
-		tr->witness = *w;
-		tr->trusted = false;
+		tr->listed = true;
 	}
+
 	if (!tr->trusted)
 	{
-		/* drop the ones that have ended; trust when none is left */
+		Snapshot	latest;
 		int			kept = 0;
 
+		/* drop the ones that have ended; go on when none is left */
 		for (i = 0; i < tr->nvxids; i++)
 			if (!VirtualXactLock(tr->vxids[i], false))
 				tr->vxids[kept++] = tr->vxids[i];
 		tr->nvxids = kept;
-		if (kept > 0)
+		if (kept > 0 || TransactionIdIsValid(GetTopTransactionIdIfAny()))
 			return false;
-		/* the largest xid assigned so far: every possible writer's is below */
-		tr->floor = U64FromFullTransactionId(ReadNextFullTransactionId()) - 1;
+
+		latest = GetLatestSnapshot();
+		tr->xmax = latest->xmax;
+		tr->xcnt = latest->xcnt;
+		if (tr->xip)
+			pfree(tr->xip);
+		tr->xip = MemoryContextAlloc(TopMemoryContext,
+									 sizeof(TransactionId) * Max(latest->xcnt, 1));
+		memcpy(tr->xip, latest->xip, sizeof(TransactionId) * latest->xcnt);
+		qsort(tr->xip, tr->xcnt, sizeof(TransactionId), xid_cmp);
 		tr->trusted = true;
 	}
-	*floor = tr->floor;
-	return true;
+	return snapshot_covers(snap, tr);
 }
