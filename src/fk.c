@@ -41,7 +41,7 @@ memoized_prefetch_fk(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source must not be NULL")));
-	InitMaterializedSRF(fcinfo, 0);
+	mp_result_init(fcinfo, 2);
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
 

@@ -65,7 +65,7 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("through must not be NULL")));
-	InitMaterializedSRF(fcinfo, 0);
+	mp_result_init(fcinfo, 1);
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
 

@@ -330,6 +330,7 @@ typedef struct MpCall
 extern void mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids);
 extern void mp_call_end(MpCall *call);
 extern HeapTuple *mp_call_walk(MpCall *call, HeapTuple *start, int nstart);
+extern void mp_result_init(FunctionCallInfo fcinfo, int targetcol);
 extern void mp_emit(FunctionCallInfo fcinfo, Datum *values, bool *nulls,
 					int targetcol, HeapTuple target);
 
