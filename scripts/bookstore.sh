@@ -8,13 +8,19 @@
 #   bash scripts/bookstore.sh bench   SCALE=1 (default): 100,000 authors,
 #                                     2,000 publishers, 1,000 categories,
 #                                     1,000,000 books, 2,000,000 reviews;
-#                                     chunks of 10,000
+#                                     chunks of 10,000; then the Django
+#                                     section (python/bench_django.py) over
+#                                     DJANGO_CHUNKS chunks (10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 mode=${1:-demo}
 
-ensure_packages
+if [ "$mode" = bench ]; then
+    ensure_packages python3-django python3-psycopg2 python3-lru-dict
+else
+    ensure_packages
+fi
 build_and_install
 mkdir -p tmp
 gcc -O2 -Wall -o tmp/runner bench/runner.c -I"$("$PG_CONFIG" --includedir)" -lpq
@@ -76,3 +82,10 @@ nchunks=$((books / chunk))
 echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client;"
 echo "the first chunk of each method is cold, the median is over all chunks"
 tmp/runner "$chunk" "$nchunks" bench/queries.tsv
+
+if [ "$mode" = bench ]; then
+    echo
+    # Django 3.2 from Debian, with /usr/bin/python3 (not another python first on PATH)
+    /usr/bin/python3 python/bench_django.py --host "$dir" --port "$port" --dbname postgres \
+        --user "$RUN_USER" --chunks "${DJANGO_CHUNKS:-10}" --passes "${DJANGO_PASSES:-3}"
+fi

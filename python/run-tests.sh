@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Tests of the Django adapter (python/), for "make test": with Debian's
+# python3-django and python3-psycopg2, against a throwaway PostgreSQL 15
+# cluster under tmp/python-pg with the extension preloaded and created in
+# template1 (so in every database Django's test runner creates).
+# Runs as root (the cluster then belongs to postgres) or as any user.
+# Exits non-zero when a test fails; the last line is the unittest summary.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
+PG_BIN=$("$PG_CONFIG" --bindir)
+PYTHON=/usr/bin/python3
+
+# Debian packages: the server, Django 3.2 and a PostgreSQL driver.
+missing=""
+for p in postgresql-15 python3-django python3-psycopg2; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "missing packages:$missing (install them as root, or run this as root)" >&2
+        exit 1
+    fi
+    echo "installing:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The extension, built and installed unless it already is.
+if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/memoized_prefetch.control" ] ||
+   [ ! -f "$("$PG_CONFIG" --pkglibdir)/memoized_prefetch.so" ]; then
+    if [ ! -w "$("$PG_CONFIG" --pkglibdir)" ]; then
+        echo "the memoized_prefetch extension is not installed (run make install as root)" >&2
+        exit 1
+    fi
+    make -s -C "$top" PG_CONFIG="$PG_CONFIG" WERROR=1
+    make -s -C "$top" PG_CONFIG="$PG_CONFIG" install
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    run_user=postgres
+    as_user() { runuser -u postgres -- "$@"; }
+else
+    run_user=$(id -un)
+    as_user() { "$@"; }
+fi
+
+# The cluster's directory: tmp/python-pg, or a fresh one under $TMPDIR for a
+# user who cannot write there.
+dir="$top/tmp/python-pg"
+scratch=""
+if ! { mkdir -p "$top/tmp" && rm -rf "$dir" && mkdir "$dir"; } 2>/dev/null; then
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/memoized_prefetch-python-pg.XXXXXX")
+    scratch=$dir
+fi
+[ "$(id -u)" -eq 0 ] && chown "$run_user" "$dir"
+port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+cleanup() {
+    status=$?
+    as_user "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$dir/data"
+    # keep the logs of a failed run
+    [ -n "$scratch" ] && [ "$status" -eq 0 ] && rm -rf "$scratch"
+    return 0
+}
+trap cleanup EXIT
+
+as_user "$PG_BIN/initdb" -D "$dir/data" -A trust -U "$run_user" -E UTF8 --locale=C.UTF-8 \
+    --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
+as_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-c listen_addresses='' -k '$dir' -p $port -c fsync=off -c full_page_writes=off \
+        -c shared_preload_libraries=memoized_prefetch" start >/dev/null \
+    || { cat "$dir/server.log" >&2; exit 1; }
+"$PG_BIN/psql" -X -q -h "$dir" -p "$port" -U "$run_user" -d template1 -v ON_ERROR_STOP=1 \
+    -c "CREATE EXTENSION IF NOT EXISTS memoized_prefetch"
+
+cd "$here"
+PYTHONDONTWRITEBYTECODE=1 PGHOST="$dir" PGPORT="$port" PGUSER="$run_user" \
+    "$PYTHON" tests/runtests.py "$@"
