@@ -114,6 +114,7 @@ typedef struct MpTable
 	Oid			relfilenode;
 	uint64		epoch;
 	MpWitness	witness;
+	uint64		full_call;		/* a call that found nothing to evict here */
 } MpTable;
 
 static inline uint32 table_hash(MpTable *t, Datum key);
@@ -304,15 +305,20 @@ entry_free(MpTable *t, MpEntry *e)
 static bool
 evict_one(MpTable *t)
 {
+	int			pinned = 0;
 	int			i;
 
-	for (i = 0; i < 2 * t->nentries; i++)
+	/* what the current call uses stays: once all of it is, stop looking */
+	if (t->full_call == call_counter)
+		return false;
+	for (i = 0; i < 2 * t->nentries && pinned < t->nentries; i++)
 	{
 		MpEntry    *e = dlist_container(MpEntry, lru, dlist_tail_node(&t->lru));
 		EntryRef   *ref = entry_ref(t, e);
 
 		if (ref->call == call_counter || ref->referenced)
 		{
+			pinned = ref->call == call_counter ? pinned + 1 : 0;
 			ref->referenced = false;
 			dlist_move_head(&t->lru, &e->lru);
 			continue;
@@ -321,6 +327,7 @@ evict_one(MpTable *t)
 		count(t, MP_EVICTIONS, 1);
 		return true;
 	}
+	t->full_call = call_counter;
 	return false;
 }
 
