@@ -8,44 +8,18 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-PG_BIN=$("$PG_CONFIG" --bindir)
 PYTHON=/usr/bin/python3
+. "$top/scripts/common.sh"
 
 # Debian packages: the server, Django 3.2 and a PostgreSQL driver.
-missing=""
-for p in postgresql-15 python3-django python3-psycopg2; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "missing packages:$missing (install them as root, or run this as root)" >&2
-        exit 1
-    fi
-    echo "installing:$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
-fi
+ensure_packages python3-django python3-psycopg2
 
 # The extension, built and installed unless it already is.
 if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/memoized_prefetch.control" ] ||
    [ ! -f "$("$PG_CONFIG" --pkglibdir)/memoized_prefetch.so" ]; then
-    if [ ! -w "$("$PG_CONFIG" --pkglibdir)" ]; then
-        echo "the memoized_prefetch extension is not installed (run make install as root)" >&2
-        exit 1
-    fi
-    make -s -C "$top" PG_CONFIG="$PG_CONFIG" WERROR=1
-    make -s -C "$top" PG_CONFIG="$PG_CONFIG" install
+    (cd "$top" && build_and_install)
 fi
-
-if [ "$(id -u)" -eq 0 ]; then
-    run_user=postgres
-    as_user() { runuser -u postgres -- "$@"; }
-else
-    run_user=$(id -un)
-    as_user() { "$@"; }
-fi
+run_user=$RUN_USER
 
 # The cluster's directory: tmp/python-pg, or a fresh one under $TMPDIR for a
 # user who cannot write there.

@@ -18,14 +18,16 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
 #include "memoized_prefetch.h"
 
 /*
- * Open the lookups of every target and find the rows of the source ids at
- * targets[0].
+ * Check the caller's privileges, open the lookups of every target and find
+ * the rows of the source ids at targets[0].  Everything until mp_call_end()
+ * is allocated in the call's own memory context.
  */
 void
 mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
@@ -47,6 +49,11 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 				 errmsg("source_ids must be a one-dimensional array")));
 
 	memset(call, 0, sizeof(MpCall));
+	call->cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "memoized_prefetch call",
+									  ALLOCSET_DEFAULT_SIZES);
+	call->oldcxt = MemoryContextSwitchTo(call->cxt);
+	mp_check_access(plan);
 	call->plan = plan;
 	call->lookups = palloc0(sizeof(MpLookup) * plan->ntargets);
 	mp_cache_new_call();
@@ -90,6 +97,8 @@ mp_call_end(MpCall *call)
 
 	for (i = 0; i < call->plan->ntargets; i++)
 		mp_lookup_close(&call->lookups[i]);
+	MemoryContextSwitchTo(call->oldcxt);
+	MemoryContextDelete(call->cxt);
 }
 
 /* Keys gathered for one target at one depth, and where each result goes. */

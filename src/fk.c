@@ -15,7 +15,6 @@
 
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 
 #include "memoized_prefetch.h"
 
@@ -24,8 +23,6 @@ PG_FUNCTION_INFO_V1(memoized_prefetch_fk);
 Datum
 memoized_prefetch_fk(PG_FUNCTION_ARGS)
 {
-	MemoryContext callcxt;
-	MemoryContext old;
 	MpPlan	   *plan;
 	MpCall		call;
 	MpKeySet   *ks;
@@ -47,12 +44,6 @@ memoized_prefetch_fk(PG_FUNCTION_ARGS)
 
 	plan = mp_plan_for_call(fcinfo, MP_FK, PG_GETARG_OID(0),
 							PG_GETARG_DATUM(2), PG_ARGISNULL(2), NULL, NULL);
-	callcxt = AllocSetContextCreate(CurrentMemoryContext,
-									"memoized_prefetch call",
-									ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(callcxt);
-
-	mp_check_access(plan);
 	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
 
 	/* the source row of each distinct id, then every path from it */
@@ -90,7 +81,5 @@ memoized_prefetch_fk(PG_FUNCTION_ARGS)
 	}
 
 	mp_call_end(&call);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(callcxt);
 	return (Datum) 0;
 }

@@ -16,7 +16,6 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 
 #include "memoized_prefetch.h"
 
@@ -49,8 +48,6 @@ compare_links(const void *a, const void *b, void *arg)
 Datum
 memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 {
-	MemoryContext callcxt;
-	MemoryContext old;
 	MpPlan	   *plan;
 	MpCall		call;
 	MpKeySet   *ks;
@@ -72,12 +69,6 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 	plan = mp_plan_for_call(fcinfo, MP_M2M, PG_GETARG_OID(0), (Datum) 0, true,
 							PG_ARGISNULL(3) ? NULL : NameStr(*PG_GETARG_NAME(3)),
 							PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)));
-	callcxt = AllocSetContextCreate(CurrentMemoryContext,
-									"memoized_prefetch call",
-									ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(callcxt);
-
-	mp_check_access(plan);
 	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
 
 	/* the link rows of each distinct id, and the target of each */
@@ -113,7 +104,5 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 	}
 
 	mp_call_end(&call);
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(callcxt);
 	return (Datum) 0;
 }

@@ -319,6 +319,8 @@ extern bool mp_rls_applies(Oid relid);
 /* call.c: one call of either function, from source ids to target rows */
 typedef struct MpCall
 {
+	MemoryContext cxt;			/* everything of the call */
+	MemoryContext oldcxt;
 	MpPlan	   *plan;
 	MpLookup   *lookups;		/* one per target */
 	Datum	   *ids;			/* the elements of source_ids that can match */

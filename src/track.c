@@ -359,37 +359,50 @@ witness_trigger(Relation tgrel, Oid relid, const char *name, int16 type,
 	return ok;
 }
 
+/*
+ * A copy of the row of catalog rel whose oid column (indexed by indexid) is
+ * oid, as the snapshot sees it; NULL when there is none.
+ */
+static HeapTuple
+catalog_row(Relation rel, Oid indexid, AttrNumber attno, Oid oid, Snapshot snap)
+{
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	ScanKeyInit(&key, attno, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(oid));
+	scan = systable_beginscan(rel, indexid, true, snap, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		tuple = heap_copytuple(tuple);
+	systable_endscan(scan);
+	return tuple;
+}
+
 /* The trigger function is this library's bump(), not a replacement. */
 static bool
 witness_function(Oid funcid, Snapshot snap, TransactionId *xmin)
 {
 	Relation	rel = table_open(ProcedureRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
+	HeapTuple	tuple = catalog_row(rel, ProcedureOidIndexId, Anum_pg_proc_oid,
+									funcid, snap);
 	bool		ok = false;
 
-	ScanKeyInit(&key, Anum_pg_proc_oid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(funcid));
-	scan = systable_beginscan(rel, ProcedureOidIndexId, true, snap, 1, &key);
-	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	if (tuple)
 	{
-		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tuple);
-		bool		isnull;
-		Datum		src = heap_getattr(tuple, Anum_pg_proc_prosrc, RelationGetDescr(rel), &isnull);
+		bool		srcnull;
+		bool		binnull;
+		Datum		src = heap_getattr(tuple, Anum_pg_proc_prosrc,
+									   RelationGetDescr(rel), &srcnull);
+		Datum		bin = heap_getattr(tuple, Anum_pg_proc_probin,
+									   RelationGetDescr(rel), &binnull);
 
-		ok = proc->prolang == ClanguageId && !isnull &&
+		ok = ((Form_pg_proc) GETSTRUCT(tuple))->prolang == ClanguageId &&
+			!srcnull && !binnull &&
 			strcmp(TextDatumGetCString(src), "memoized_prefetch_bump") == 0 &&
+			strstr(TextDatumGetCString(bin), "memoized_prefetch") != NULL &&
 			row_xmin(tuple, xmin);
-		if (ok)
-		{
-			Datum		bin = heap_getattr(tuple, Anum_pg_proc_probin,
-										   RelationGetDescr(rel), &isnull);
-
-			ok = !isnull && strstr(TextDatumGetCString(bin), "memoized_prefetch") != NULL;
-		}
 	}
-	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return ok;
 }
@@ -399,22 +412,12 @@ static bool
 witness_index(Oid indexid, Snapshot snap, TransactionId *xmin)
 {
 	Relation	rel = table_open(IndexRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	bool		ok = false;
+	HeapTuple	tuple = catalog_row(rel, IndexRelidIndexId, Anum_pg_index_indexrelid,
+									indexid, snap);
+	Form_pg_index ix = tuple ? (Form_pg_index) GETSTRUCT(tuple) : NULL;
+	bool		ok = ix && ix->indisvalid && ix->indisready && ix->indislive &&
+		row_xmin(tuple, xmin);
 
-	ScanKeyInit(&key, Anum_pg_index_indexrelid, BTEqualStrategyNumber, F_OIDEQ,
-				ObjectIdGetDatum(indexid));
-	scan = systable_beginscan(rel, IndexRelidIndexId, true, snap, 1, &key);
-	if (HeapTupleIsValid(tuple = systable_getnext(scan)))
-	{
-		Form_pg_index ix = (Form_pg_index) GETSTRUCT(tuple);
-
-		ok = ix->indisvalid && ix->indisready && ix->indislive &&
-			row_xmin(tuple, xmin);
-	}
-	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return ok;
 }
