@@ -13,19 +13,16 @@ use Test::More;
 
 use BookstoreChecks;
 
-my $ids = '5, 1, 4, 2, 3, 99';
+my $ids = $bookstore_ids;
 
 my %fk = (
-	initial => '1 author_id Ann, 2 author_id Bob, 2 translator_id Cy, '
-	  . '3 author_id Ann, 3 translator_id Ann, 4 author_id Di, 4 translator_id Bob, '
-	  . '5 author_id Cy',
+	initial => $initial_fk,
 	updated => '1 author_id Ann v2, 1 translator_id Eve, 2 author_id Di, 2 translator_id Cy, '
 	  . '3 author_id Ann v2, 3 translator_id Ann v2, 4 author_id Di, 4 translator_id Bob',
 	altered => '1 author_id Ann v2, 1 translator_id Cy, 2 author_id Di, '
 	  . '3 author_id Ann v2, 4 author_id Di, 4 translator_id Cy');
 my %m2m = (
-	initial =>
-	  '1 Fiction, 1 Poetry, 2 History, 3 Fiction, 3 History, 3 Poetry, 5 Poetry',
+	initial => $initial_m2m,
 	updated =>
 	  '1 Poetry, 2 History v2, 2 Poetry, 3 Fiction, 3 History v2, 3 Poetry');
 

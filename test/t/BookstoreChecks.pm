@@ -18,7 +18,17 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 use Exporter 'import';
-our @EXPORT = qw(load_bookstore fk_query m2m_query check_fk check_m2m);
+our @EXPORT = qw(load_bookstore fk_query m2m_query check_fk check_m2m
+  $bookstore_ids $initial_fk $initial_m2m);
+
+# The ids the tests ask for (one missing), and what fk() and m2m() return for
+# them on the fixture as loaded.
+our $bookstore_ids = '5, 1, 4, 2, 3, 99';
+our $initial_fk = '1 author_id Ann, 2 author_id Bob, 2 translator_id Cy, '
+  . '3 author_id Ann, 3 translator_id Ann, 4 author_id Di, 4 translator_id Bob, '
+  . '5 author_id Cy';
+our $initial_m2m =
+  '1 Fiction, 1 Poetry, 2 History, 3 Fiction, 3 History, 3 Poetry, 5 Poetry';
 
 my $fixture = dirname(__FILE__) . '/../fixtures/bookstore.sql';
 
