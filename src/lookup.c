@@ -130,6 +130,32 @@ row_copy(HeapTuple tuple, TupleDesc desc)
 }
 
 /*
+ * The visible heap tuples of the index entry the scan is on, one per call
+ * (more than one only under a non-MVCC snapshot); NULL when there are no
+ * more.  *first is true on the first call for an entry.
+ */
+static HeapTuple
+entry_next_row(IndexScanDesc scan, TupleTableSlot *slot, TupleDesc desc,
+			   bool *first)
+{
+	while (*first || scan->xs_heap_continue)
+	{
+		*first = false;
+		if (index_fetch_heap(scan, slot))
+		{
+			bool		shouldfree;
+			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+			HeapTuple	row = row_copy(tuple, desc);
+
+			if (shouldfree)
+				heap_freetuple(tuple);
+			return row;
+		}
+	}
+	return NULL;
+}
+
+/*
  * Whether "key" lies beyond the leaf page the scan is reading, so that the
  * scan should descend the index again rather than step through the rest of
  * the page.  This reads the btree scan's own record of the page's items.
@@ -191,6 +217,8 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		Datum		key;
 		bool		isnull;
 		int			cmp = 0;
+		bool		first = true;
+		HeapTuple	row;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!positioned)
@@ -218,25 +246,17 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		}
 
 		/* an entry of key order[j]: its visible heap tuple, if any */
-		do
+		while ((row = entry_next_row(scan, slot, desc, &first)) != NULL)
 		{
-			if (index_fetch_heap(scan, slot))
+			if (n >= cap)
 			{
-				bool		shouldfree;
-				HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
-
-				if (n >= cap)
-				{
-					cap *= 2;
-					rows = repalloc(rows, sizeof(HeapTuple) * cap);
-					rowkey = repalloc(rowkey, sizeof(int) * cap);
-				}
-				rowkey[n] = order[j];
-				rows[n++] = row_copy(tuple, desc);
-				if (shouldfree)
-					heap_freetuple(tuple);
+				cap *= 2;
+				rows = repalloc(rows, sizeof(HeapTuple) * cap);
+				rowkey = repalloc(rowkey, sizeof(int) * cap);
 			}
-		} while (scan->xs_heap_continue);
+			rowkey[n] = order[j];
+			rows[n++] = row;
+		}
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -274,6 +294,8 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	{
 		bool		isnull;
 		Datum		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+		bool		first = true;
+		HeapTuple	row;
 
 		CHECK_FOR_INTERRUPTS();
 		if (isnull)
@@ -293,19 +315,11 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 			out->start[nd] = n;
 			nd++;
 		}
-		do
+		while ((row = entry_next_row(scan, slot, desc, &first)) != NULL)
 		{
-			if (index_fetch_heap(scan, slot))
-			{
-				bool		shouldfree;
-				HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
-
-				rows_reserve(out, n, &cap);
-				out->rows[n++] = row_copy(tuple, desc);
-				if (shouldfree)
-					heap_freetuple(tuple);
-			}
-		} while (scan->xs_heap_continue);
+			rows_reserve(out, n, &cap);
+			out->rows[n++] = row;
+		}
 	}
 	out->start[nd] = n;
 	ks->n = ks->ndistinct = nd;

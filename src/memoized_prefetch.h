@@ -79,7 +79,6 @@ typedef struct MpIndexKey
 	RegProcedure eqproc;		/* its function */
 	RegProcedure geproc;		/* btree ">=", same types */
 	RegProcedure hashproc;		/* hash function of "=", or InvalidOid */
-	bool		unique;			/* at most one visible row per key */
 	int			rel;			/* index into MpPlan.rels */
 } MpIndexKey;
 
@@ -129,8 +128,6 @@ typedef struct MpPlan
 	int			refcount;		/* cache + call sites that point at it */
 
 	MpKind		kind;
-	Oid			rowtype;		/* row type of the target table */
-	Oid			elemtype;		/* element type of source_ids */
 	MpCoercion	idcoerce;		/* source id element -> targets[0] key */
 
 	int			nrels;

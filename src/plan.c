@@ -265,7 +265,6 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 												BTGreaterEqualStrategyNumber));
 	if (!get_op_hash_functions(ik->eqop, &ik->hashproc, NULL))
 		ik->hashproc = InvalidOid;
-	ik->unique = ix->indisunique && ix->indimmediate && ix->indnkeyatts == 1;
 	ik->rel = plan_add_rel(plan, rel, attno);
 	index_close(index, NoLock);
 	return plan->ntargets++;
@@ -699,8 +698,6 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	plan->signature = pstrdup(signature);
 	plan->valid = true;
 	plan->kind = kind;
-	plan->rowtype = rowtype;
-	plan->elemtype = elemtype;
 	plan->rels = palloc(sizeof(MpRel));
 	plan->targets = palloc(sizeof(MpIndexKey));
 

@@ -58,7 +58,6 @@ typedef struct MpShared
 
 static MpShared *shared = NULL;
 static dsa_area *pool = NULL;
-static bool preloaded = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -130,7 +129,6 @@ mp_shmem_startup(void)
 void
 mp_shmem_init(void)
 {
-	preloaded = true;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = mp_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
@@ -141,7 +139,7 @@ mp_shmem_init(void)
 bool
 mp_shared_available(void)
 {
-	return preloaded && shared != NULL;
+	return shared != NULL;		/* set by the start-up hook of a preload */
 }
 
 MpBucket *
