@@ -85,6 +85,7 @@ typedef struct EntryRef
 	bool		stable;
 	bool		referenced;		/* served since it last came to the LRU head */
 	uint32		gen;			/* the table's generation when filled */
+	uint32		nrows;			/* entry->nrows, read without touching the pool */
 	uint64		snap;			/* snapshot id it was filled under */
 	uint64		g0;
 	uint64		gc0;
@@ -630,6 +631,7 @@ fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
 
 	ref = entryhash_insert_hash(t->index, e->key, hash, &found);
 	ref->entry = e;
+	ref->nrows = nrows;
 	ref->gen = t->gen;
 	ref->g0 = ms->g0;
 	ref->gc0 = ms->gc0;
@@ -657,7 +659,9 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	MpCacheUse *use = &lk->cache;
 	MpTable    *t = use->table;
 	int			nd = ks->ndistinct;
+	uint32	   *hashes;
 	MpEntry   **hit;
+	uint32	   *hitn;
 	int		   *missof;
 	MissState  *ms;
 	MpKeySet	missks;
@@ -676,25 +680,45 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	}
 
 	hit = palloc(sizeof(MpEntry *) * Max(nd, 1));
+	hitn = palloc(sizeof(uint32) * Max(nd, 1));
 	missof = palloc(sizeof(int) * Max(nd, 1));
 	ms = palloc(sizeof(MissState) * Max(nd, 1));
 	missks.distinct = palloc(sizeof(Datum) * Max(nd, 1));
 	missks.hashes = palloc(sizeof(uint32) * Max(nd, 1));
 
+	hashes = ks->hashes;
+	if (hashes == NULL)
+	{
+		hashes = palloc(sizeof(uint32) * Max(nd, 1));
+		for (k = 0; k < nd; k++)
+			hashes[k] = table_hash(t, ks->distinct[k]);
+	}
+
 	for (k = 0; k < nd; k++)
 	{
 		Datum		key = ks->distinct[k];
-		uint32		h = ks->hashes ? ks->hashes[k] : table_hash(t, key);
+		uint32		h = hashes[k];
 		uint32		bucket = mp_bucket_of(t->relid, h);
-		EntryRef   *ref = entryhash_lookup_hash(t->index, key, h);
+		EntryRef   *ref;
 
+		/* start loading what the probe 8 keys on will read */
+		if (k + 8 < nd)
+		{
+			uint32		h8 = hashes[k + 8];
+
+			__builtin_prefetch(&t->index->data[h8 & t->index->sizemask]);
+			if (use->xmin_rule)
+				__builtin_prefetch(mp_bucket(mp_bucket_of(t->relid, h8)));
+		}
+		ref = entryhash_lookup_hash(t->index, key, h);
 		hit[k] = NULL;
 		if (ref && servable(use, ref, bucket))
 		{
 			hit[k] = ref->entry;
+			hitn[k] = ref->nrows;
 			ref->call = call_counter;
 			ref->referenced = true;
-			nrows += hit[k]->nrows;
+			nrows += ref->nrows;
 			continue;
 		}
 		if (ref)
@@ -710,6 +734,7 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 
 	/* the misses: one lookup, then store each key's rows */
 	missks.n = missks.ndistinct = nmiss;
+	missks.sorted = ks->sorted;
 	missks.keys = missks.distinct;
 	mp_lookup_rows(lk, &missks, &missrows);
 	for (n = 0; n < nmiss; n++)
@@ -719,6 +744,7 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 
 		hit[missof[n]] = fill(lk, key, missks.hashes[n],
 							  &missrows.rows[missrows.start[n]], cnt, &ms[n]);
+		hitn[missof[n]] = cnt;
 		nrows += cnt;
 	}
 
@@ -741,7 +767,7 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		{
 			uint32		r;
 
-			for (r = 0; r < hit[k]->nrows; r++)
+			for (r = 0; r < hitn[k]; r++)
 				out->rows[nrows++] = &hit[k]->rows[r];
 		}
 		if (n < nmiss && missof[n] == k)

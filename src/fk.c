@@ -65,6 +65,18 @@ memoized_prefetch_fk(PG_FUNCTION_ARGS)
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 
+		if (i + 12 < ks->n)
+			for (p = 0; p < plan->npaths; p++)
+			{
+				char	   *t = (char *) final[p * nd + ks->group[i + 12]];
+
+				if (t)
+				{
+					__builtin_prefetch(t);
+					__builtin_prefetch(t + 64);
+					__builtin_prefetch(t + 128);
+				}
+			}
 		g = ks->group[i];
 		if (ks->first[g] != i)
 			continue;

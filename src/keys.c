@@ -184,10 +184,12 @@ key_hash(MpLookup *lk, Datum key)
  * Build the key set of n keys (no NULLs) for the index of lk.  The arrays are
  * allocated in the current memory context.
  *
- * When the index's equality has a hash function, keys are made distinct by
- * a hash table, in order of first appearance, and their hashes are kept
- * (the cache uses them); else by sorting them.  Lookups put the keys they
- * read in index order themselves (mp_keyset_order).
+ * Keys already in strictly ascending index order (a chunk of ids usually is)
+ * are their own distinct keys, in order: nothing to hash or sort.  Otherwise,
+ * when the index's equality has a hash function, keys are made distinct by a
+ * hash table, in order of first appearance, and their hashes are kept (the
+ * cache uses them); else by sorting them.  Lookups put the keys they read in
+ * index order themselves (mp_keyset_order).
  */
 void
 mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
@@ -198,10 +200,23 @@ mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 	ks->n = n;
 	ks->keys = keys;
 	ks->group = palloc(sizeof(int) * Max(n, 1));
-	ks->distinct = palloc(sizeof(Datum) * Max(n, 1));
 	ks->first = palloc(sizeof(int) * Max(n, 1));
 	ks->hashes = NULL;
 
+	for (i = 1; i < n; i++)
+		if (ApplySortComparator(keys[i - 1], false, keys[i], false, &lk->ssup) >= 0)
+			break;
+	ks->sorted = (i >= n);
+	if (ks->sorted)
+	{
+		ks->distinct = keys;
+		for (i = 0; i < n; i++)
+			ks->group[i] = ks->first[i] = i;
+		ks->ndistinct = n;
+		return;
+	}
+
+	ks->distinct = palloc(sizeof(Datum) * Max(n, 1));
 	if (lk->hashable)
 	{
 		keyhash_hash *h = keyhash_create(CurrentMemoryContext, n, lk);
@@ -261,7 +276,8 @@ mp_keyset_order(const MpKeySet *ks, SortSupport ssup)
 
 	for (i = 0; i < ks->ndistinct; i++)
 		order[i] = i;
-	qsort_arg(order, ks->ndistinct, sizeof(int), compare_positions, &arg);
+	if (!ks->sorted)
+		qsort_arg(order, ks->ndistinct, sizeof(int), compare_positions, &arg);
 	return order;
 }
 

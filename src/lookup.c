@@ -324,6 +324,7 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	out->start[nd] = n;
 	ks->n = ks->ndistinct = nd;
 	ks->keys = ks->distinct;
+	ks->sorted = true;			/* read in index order */
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 }

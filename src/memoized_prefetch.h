@@ -193,6 +193,7 @@ typedef struct MpKeySet
 	int			ndistinct;
 	Datum	   *distinct;		/* distinct keys */
 	uint32	   *hashes;			/* their hashes, or NULL */
+	bool		sorted;			/* distinct keys are in index order */
 	int		   *first;			/* for each distinct key, its first input */
 } MpKeySet;
 
