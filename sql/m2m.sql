@@ -133,6 +133,59 @@ ROLLBACK;
 SELECT s.source_id, (s.target).id
 FROM memoized_prefetch.m2m('book_categories', ARRAY[2, 5], NULL::category) s;
 
+-- A covering index (source, target): on all-visible pages the link rows are
+-- read from the index alone, as by an index-only scan; only the visibility
+-- map is read of the heap's relation.  Pages changed since the VACUUM are
+-- read from the heap.
+CREATE TABLE m2m_test.tagging (id bigint PRIMARY KEY, book_id bigint NOT NULL,
+                               category_id bigint NOT NULL, note text);
+CREATE UNIQUE INDEX ON m2m_test.tagging (book_id, category_id);
+INSERT INTO m2m_test.tagging
+SELECT i, 1 + i % 5, i, 'note ' || i FROM generate_series(0, 599) i;
+ALTER TABLE m2m_test.tagging ADD COLUMN padding text NOT NULL DEFAULT repeat('x', 200);
+UPDATE m2m_test.tagging SET padding = repeat('y', 200);
+VACUUM (ANALYZE) m2m_test.tagging;
+SELECT relallvisible = relpages AS all_visible, relpages > 10 AS many_pages
+FROM pg_class WHERE oid = 'm2m_test.tagging'::regclass;
+-- heap blocks read by a call (the visibility map counts as one): counters
+-- flushed before and after it
+\set blocks 'SELECT heap_blks_hit + heap_blks_read AS blocks FROM pg_statio_all_tables WHERE relid = \'m2m_test.tagging\'::regclass'
+\set call 'SELECT count(*) FROM memoized_prefetch.m2m(\'m2m_test.tagging\', ARRAY[1, 2, 3, 4, 5], NULL::category, \'book_id\', \'category_id\')'
+SELECT pg_stat_force_next_flush();
+:blocks \gset before_
+:call;
+SELECT pg_stat_force_next_flush();
+SELECT blocks - :before_blocks AS heap_blocks_read FROM (:blocks) b;
+UPDATE m2m_test.tagging SET note = 'changed' WHERE id % 50 = 0;
+SELECT pg_stat_force_next_flush();
+:blocks \gset before_
+:call;
+SELECT pg_stat_force_next_flush();
+SELECT blocks - :before_blocks > 5 AS heap_read FROM (:blocks) b;
+-- rows from the index hold only its columns: a call that reads another
+-- column of the link table (the target field "note", through the same index,
+-- the only one on book_id) never gets them, in the same session and snapshot
+CREATE TABLE m2m_test.note (id text PRIMARY KEY);
+INSERT INTO m2m_test.note SELECT 'note ' || i FROM generate_series(0, 599) i;
+VACUUM m2m_test.tagging;
+SELECT memoized_prefetch.track('m2m_test.tagging');
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT count(*) FROM memoized_prefetch.m2m('m2m_test.tagging', ARRAY[1, 2, 3, 4, 5], NULL::category,
+                                           'book_id', 'category_id');
+SELECT (SELECT array_agg(x ORDER BY x::text COLLATE "C") FROM (
+          SELECT s.source_id, s.target
+          FROM memoized_prefetch.m2m('m2m_test.tagging', ARRAY[1, 2, 3, 4, 5]::bigint[], NULL::m2m_test.note,
+                                     'book_id', 'note') s) x)
+   IS NOT DISTINCT FROM
+       (SELECT array_agg(x ORDER BY x::text COLLATE "C") FROM (
+          SELECT l.book_id, n FROM m2m_test.tagging l JOIN m2m_test.note n ON n.id = l.note
+          WHERE l.book_id = ANY (ARRAY[1, 2, 3, 4, 5])) x)
+       AS same_notes,
+       (SELECT count(*) FROM memoized_prefetch.m2m('m2m_test.tagging', ARRAY[1, 2, 3, 4, 5]::bigint[],
+                                                   NULL::m2m_test.note, 'book_id', 'note')) AS notes;
+COMMIT;
+SELECT memoized_prefetch.untrack('m2m_test.tagging');
+
 SET client_min_messages = warning;
 DROP SCHEMA m2m_test CASCADE;
 RESET client_min_messages;

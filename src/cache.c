@@ -84,6 +84,7 @@ typedef struct EntryRef
 	char		status;
 	bool		stable;
 	bool		referenced;		/* served since it last came to the LRU head */
+	bool		served;			/* served at all since it was filled */
 	uint32		gen;			/* the table's generation when filled */
 	uint32		nrows;			/* entry->nrows, read without touching the pool */
 	uint64		snap;			/* snapshot id it was filled under */
@@ -99,6 +100,7 @@ typedef struct MpTable
 	struct MpTable *next;		/* all tables of this backend */
 	Oid			relid;
 	Oid			indexid;
+	bool		indexonly;		/* rows hold only the index's columns */
 	MpTableStats *stats;
 	dsa_pointer stats_dp;
 	struct entryhash_hash *index;
@@ -116,7 +118,16 @@ typedef struct MpTable
 	uint64		epoch;
 	MpWitness	witness;
 	uint64		full_call;		/* a call that found nothing to evict here */
+	/* admission (see doorkeeper_start) */
+	int			cap;			/* cache_size of the latest call */
+	int			unused_streak;	/* evictions in a row of entries never served */
+	bool		doorkeeping;	/* admit a key only on its second miss */
+	bits8	   *seen;			/* keys missed once, a bit per hash value */
+	uint32		nbits;			/* bits in seen, a power of 2 */
+	int			nseen;			/* keys marked since seen was cleared */
 } MpTable;
+
+#define DOORKEEPER_MAX_WINDOW (1 << 21)	/* misses: a bitmap of 2MB at most */
 
 static inline uint32 table_hash(MpTable *t, Datum key);
 static inline bool table_equal(MpTable *t, Datum a, Datum b);
@@ -298,6 +309,59 @@ entry_free(MpTable *t, MpEntry *e)
 }
 
 /*
+ * Admission.  A table admits every miss until a whole cache's worth of
+ * entries has been evicted in a row without one of them ever being served:
+ * its keys do not come back (a chunk's link rows, when each source is asked
+ * for once), and filling costs more than it gives.  From then on a key is
+ * admitted on its second miss within the last cache_size misses: a key that
+ * comes back later than that would have been evicted before its reuse
+ * anyway.  Keys missed once are marked in a bitmap by their hash, with 8 bits
+ * per key of the window so that a collision, which only admits a key early,
+ * is rare.  The first hit of any entry returns the table to admitting every
+ * miss.
+ */
+static void
+doorkeeper_start(MpTable *t)
+{
+	uint32		nbits = pg_nextpower2_32(Min(Max(t->cap, 128), DOORKEEPER_MAX_WINDOW) * 8);
+
+	if (t->nbits != nbits)
+	{
+		if (t->seen)
+			pfree(t->seen);
+		t->seen = MemoryContextAlloc(cache_cxt, nbits / BITS_PER_BYTE);
+		t->nbits = nbits;
+	}
+	memset(t->seen, 0, nbits / BITS_PER_BYTE);
+	t->nseen = 0;
+	t->doorkeeping = true;
+}
+
+static void
+doorkeeper_stop(MpTable *t)
+{
+	t->doorkeeping = false;
+	t->unused_streak = 0;
+}
+
+/* Whether a missed key is stored. */
+static bool
+admit(MpTable *t, uint32 hash)
+{
+	uint32		bit;
+
+	if (!t->doorkeeping)
+		return true;
+	bit = hash & (t->nbits - 1);
+	if (t->seen[bit / BITS_PER_BYTE] & (1 << (bit % BITS_PER_BYTE)))
+		return true;
+	t->seen[bit / BITS_PER_BYTE] |= 1 << (bit % BITS_PER_BYTE);
+	if (++t->nseen >= Min(t->cap, DOORKEEPER_MAX_WINDOW))
+		doorkeeper_start(t);
+	return false;
+}
+
+/*
  * Evict one entry the current call does not use, by second chance: a hit only
  * marks its entry, and an entry found marked at the tail goes back to the
  * head unmarked instead of being evicted.  This keeps hits free of list
@@ -324,6 +388,9 @@ evict_one(MpTable *t)
 			dlist_move_head(&t->lru, &e->lru);
 			continue;
 		}
+		t->unused_streak = ref->served ? 0 : t->unused_streak + 1;
+		if (t->unused_streak >= t->nentries && !t->doorkeeping)
+			doorkeeper_start(t);
 		entry_free(t, e);
 		count(t, MP_EVICTIONS, 1);
 		return true;
@@ -354,7 +421,8 @@ table_for(MpLookup *lk)
 	MemoryContext old;
 
 	for (t = tables; t; t = t->next)
-		if (t->relid == lk->ik->relid && t->indexid == lk->ik->indexid)
+		if (t->relid == lk->ik->relid && t->indexid == lk->ik->indexid &&
+			t->indexonly == lk->ik->indexonly)
 			return t;
 
 	slot = mp_my_slot();
@@ -371,6 +439,7 @@ table_for(MpLookup *lk)
 	t = palloc0(sizeof(MpTable));
 	t->relid = lk->ik->relid;
 	t->indexid = lk->ik->indexid;
+	t->indexonly = lk->ik->indexonly;
 	t->stats = mp_pool_alloc(sizeof(MpTableStats), &t->stats_dp, cache_cxt);
 	if (t->stats == NULL)
 	{
@@ -428,6 +497,7 @@ mp_cache_reset(Oid relid)
 			continue;
 		table_clear(t);
 		t->prefetched = false;
+		doorkeeper_stop(t);
 		for (c = 0; c < MP_NCOUNTERS; c++)
 			pg_atomic_write_u64(&t->stats->counters[c], 0);
 	}
@@ -509,6 +579,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	use->snap = mp_snapshot_id(snap);
 	use->xmin64 = mp_snapshot_xmin64(snap);
 	use->cap = cache_size_for(relid);
+	use->table->cap = use->cap;
 	if (mp_shared_available() &&
 		mp_witness(relid, lk->ik->indexid, snap, &use->witness) &&
 		mp_witness_trusted(relid, lk->ik->indexid, &use->witness, snap))
@@ -638,6 +709,7 @@ fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
 	ref->m0 = ms->m0;
 	ref->stable = ms->m0 < use->xmin64;
 	ref->referenced = false;
+	ref->served = false;
 	ref->snap = use->snap;
 	ref->call = call_counter;
 	dlist_push_head(&t->lru, &e->lru);
@@ -718,6 +790,9 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			hitn[k] = ref->nrows;
 			ref->call = call_counter;
 			ref->referenced = true;
+			ref->served = true;
+			if (t->doorkeeping)
+				doorkeeper_stop(t);
 			nrows += ref->nrows;
 			continue;
 		}
@@ -742,8 +817,9 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		int			cnt = missrows.start[n + 1] - missrows.start[n];
 		Datum		key = missks.distinct[n];
 
-		hit[missof[n]] = fill(lk, key, missks.hashes[n],
-							  &missrows.rows[missrows.start[n]], cnt, &ms[n]);
+		hit[missof[n]] = !admit(t, missks.hashes[n]) ? NULL :
+			fill(lk, key, missks.hashes[n],
+				 &missrows.rows[missrows.start[n]], cnt, &ms[n]);
 		hitn[missof[n]] = cnt;
 		nrows += cnt;
 	}

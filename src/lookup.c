@@ -33,11 +33,13 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/visibilitymap.h"
 #include "catalog/pg_operator.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/predicate.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -156,6 +158,39 @@ entry_next_row(IndexScanDesc scan, TupleTableSlot *slot, TupleDesc desc,
 }
 
 /*
+ * The row of the index entry the scan is on, read from the index tuple: the
+ * index's columns, the others NULL.  Only for an index that returns every
+ * column the call reads, on a heap page all-visible in the visibility map.
+ * As the executor's index-only scan does, the heap page is predicate-locked
+ * in place of the heap tuple.
+ */
+static HeapTuple
+index_row(MpLookup *lk, IndexScanDesc scan, TupleDesc desc, Datum *values,
+		  bool *nulls)
+{
+	Form_pg_index ix = lk->index->rd_index;
+	HeapTuple	row;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+		nulls[i] = true;
+	for (i = 0; i < ix->indnatts; i++)
+	{
+		AttrNumber	attno = ix->indkey.values[i];
+
+		if (attno > 0)
+			values[attno - 1] = index_getattr(scan->xs_itup, i + 1,
+											  scan->xs_itupdesc, &nulls[attno - 1]);
+	}
+	row = heap_form_tuple(desc, values, nulls);	/* a composite datum too */
+	row->t_self = scan->xs_heaptid;
+	row->t_tableOid = RelationGetRelid(lk->heap);
+	PredicateLockPage(lk->heap, ItemPointerGetBlockNumber(&scan->xs_heaptid),
+					  scan->xs_snapshot);
+	return row;
+}
+
+/*
  * Whether "key" lies beyond the leaf page the scan is reading, so that the
  * scan should descend the index again rather than step through the rest of
  * the page.  This reads the btree scan's own record of the page's items.
@@ -202,6 +237,10 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	int			n = 0;
 	int			j = 0;
 	bool		positioned = false;
+	bool		indexonly = ik->indexonly && IsMVCCSnapshot(GetActiveSnapshot());
+	Buffer		vmbuffer = InvalidBuffer;
+	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 
 	fmgr_info(ik->geproc, &gefunc);
 	ScanKeyEntryInitializeWithInfo(&skey, 0, 1, BTGreaterEqualStrategyNumber,
@@ -218,6 +257,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		bool		isnull;
 		int			cmp = 0;
 		bool		first = true;
+		bool		allvisible;
 		HeapTuple	row;
 
 		CHECK_FOR_INTERRUPTS();
@@ -245,9 +285,20 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			continue;
 		}
 
-		/* an entry of key order[j]: its visible heap tuple, if any */
-		while ((row = entry_next_row(scan, slot, desc, &first)) != NULL)
+		/*
+		 * An entry of key order[j]: its visible heap tuple, if any; or, as in
+		 * an index-only scan, the entry itself when its heap page is
+		 * all-visible (read after the entry, so a concurrent insertion that
+		 * cleared the bit is seen).
+		 */
+		allvisible = indexonly &&
+			VM_ALL_VISIBLE(lk->heap, ItemPointerGetBlockNumber(&scan->xs_heaptid),
+						   &vmbuffer);
+		while ((row = allvisible ?
+				(first ? index_row(lk, scan, desc, values, nulls) : NULL) :
+				entry_next_row(scan, slot, desc, &first)) != NULL)
 		{
+			first = false;
 			if (n >= cap)
 			{
 				cap *= 2;
@@ -258,6 +309,8 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			rows[n++] = row;
 		}
 	}
+	if (BufferIsValid(vmbuffer))
+		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	rows_by_key(out, nd, rows, rowkey, n);

@@ -96,7 +96,12 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 		for (r = links->start[g]; r < links->start[g + 1]; r++)
 			if (final[r] != NULL)
 				order[n++] = r;
-		qsort_arg(order, n, sizeof(int), compare_links, &arg);
+		/* an index on (source, target) already gives them in order */
+		for (r = 1; r < n; r++)
+			if (compare_links(&order[r - 1], &order[r], &arg) > 0)
+				break;
+		if (r < n)
+			qsort_arg(order, n, sizeof(int), compare_links, &arg);
 
 		values[0] = call.ids[i];
 		for (r = 0; r < n; r++)

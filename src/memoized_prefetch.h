@@ -80,6 +80,7 @@ typedef struct MpIndexKey
 	RegProcedure geproc;		/* btree ">=", same types */
 	RegProcedure hashproc;		/* hash function of "=", or InvalidOid */
 	int			rel;			/* index into MpPlan.rels */
+	bool		indexonly;		/* the index holds every column read */
 } MpIndexKey;
 
 /* One step of a path: the column of the previous row that holds the key. */

@@ -296,6 +296,44 @@ plan_add_pkey(MpPlan *plan, Relation rel, const char *role)
 	return plan_add_target(plan, rel, pkey, attno, true, role);
 }
 
+/* The index column (0-based) that returns heap column attno as is, or -1. */
+static int
+index_column_of(Relation index, Relation rel, AttrNumber attno)
+{
+	int			i;
+
+	for (i = 0; i < index->rd_index->indnatts; i++)
+		if (index->rd_index->indkey.values[i] == attno &&
+			TupleDescAttr(RelationGetDescr(index), i)->atttypid ==
+			TupleDescAttr(RelationGetDescr(rel), attno - 1)->atttypid &&
+			index_can_return(index, i + 1))
+			return i;
+	return -1;
+}
+
+/*
+ * Whether the index of ik returns every column in cols (as plan_add_rel
+ * numbers them; the whole row is never covered).
+ */
+static bool
+index_covers(MpIndexKey *ik, Bitmapset *cols)
+{
+	Relation	rel = table_open(ik->relid, NoLock);
+	Relation	index = index_open(ik->indexid, NoLock);
+	bool		covers = true;
+	int			c = -1;
+
+	while (covers && (c = bms_next_member(cols, c)) >= 0)
+	{
+		AttrNumber	attno = c + FirstLowInvalidHeapAttributeNumber;
+
+		covers = attno > 0 && index_column_of(index, rel, attno) >= 0;
+	}
+	index_close(index, NoLock);
+	table_close(rel, NoLock);
+	return covers;
+}
+
 static AttrNumber
 column_attno(Relation rel, const char *name, const char *path)
 {
@@ -569,18 +607,24 @@ only_column(Bitmapset *cols, Relation through, const char *param, const char *wh
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
-/* The smallest valid btree index of rel whose first column is attno. */
+/*
+ * The valid btree index of rel whose first column is attno, preferring one
+ * that also returns column "also" (its rows can then be read from the index
+ * alone), then the one with fewest columns.
+ */
 static Oid
-lookup_index_on(Relation rel, AttrNumber attno)
+lookup_index_on(Relation rel, AttrNumber attno, AttrNumber also)
 {
 	Oid			best = InvalidOid;
-	int			bestcols = INT_MAX;
+	int			bestscore = INT_MAX;
 	ListCell   *lc;
 
 	foreach(lc, RelationGetIndexList(rel))
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 		Form_pg_index ix = index->rd_index;
+		int			score = ix->indnatts +
+			(index_column_of(index, rel, also) < 0 ? INDEX_MAX_KEYS : 0);
 
 		if (index->rd_rel->relam == BTREE_AM_OID && ix->indisvalid &&
 			ix->indisready && ix->indkey.values[0] == attno &&
@@ -588,10 +632,10 @@ lookup_index_on(Relation rel, AttrNumber attno)
 			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
 			index->rd_indcollation[0] ==
 			TupleDescAttr(RelationGetDescr(rel), attno - 1)->attcollation &&
-			ix->indnatts < bestcols)
+			score < bestscore)
 		{
 			best = RelationGetRelid(index);
-			bestcols = ix->indnatts;
+			bestscore = score;
 		}
 		index_close(index, NoLock);
 	}
@@ -633,7 +677,7 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 				 errmsg("source_field and target_field are the same column \"%s\"",
 						get_attname(RelationGetRelid(through), sattno, false))));
 
-	plan_add_target(plan, through, lookup_index_on(through, sattno), sattno,
+	plan_add_target(plan, through, lookup_index_on(through, sattno, tattno), sattno,
 					false, "link table");
 
 	plan->npaths = 1;
@@ -726,6 +770,10 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 
 	mp_coercion_init(&plan->idcoerce, elemtype, plan->targets[0].keytype, true,
 					 cxt, "source_ids");
+
+	for (i = 0; i < plan->ntargets; i++)
+		plan->targets[i].indexonly =
+			index_covers(&plan->targets[i], plan->rels[plan->targets[i].rel].cols);
 
 	for (i = 0; i < plan->nrels; i++)
 	{
