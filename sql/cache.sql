@@ -86,6 +86,24 @@ SELECT * FROM my_stats;
 SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[2, 4, 5]::bigint[], '{author_id}', NULL::author);
 SELECT * FROM my_stats;
 
+-- admission: once a whole cache's worth of entries (4) has been evicted
+-- without one being served, a key is stored only on its second miss; the
+-- first hit stores every miss again.  Results are complete throughout.
+SELECT memoized_prefetch.reset();
+SELECT memoized_prefetch.configure('book_categories', cache_size => 4);
+CREATE FUNCTION pg_temp.links(ids bigint[]) RETURNS bigint LANGUAGE sql
+    AS $$ SELECT count(*) FROM memoized_prefetch.m2m('book_categories', ids, NULL::category) $$;
+SELECT pg_temp.links('{1, 2, 3, 4}'), pg_temp.links('{101, 102, 103, 104}');
+SELECT * FROM my_stats WHERE relation = 'book_categories'::regclass;
+-- not stored: entries and evictions stay
+SELECT pg_temp.links('{1, 2, 3, 4}');
+SELECT * FROM my_stats WHERE relation = 'book_categories'::regclass;
+-- second miss: stored; then served, and every miss is stored again
+SELECT pg_temp.links('{1, 2, 3, 4}'), pg_temp.links('{1, 2, 3, 4}');
+SELECT pg_temp.links('{201, 202}');
+SELECT * FROM my_stats WHERE relation = 'book_categories'::regclass;
+SELECT memoized_prefetch.configure('book_categories');
+
 -- memoized_prefetch.enabled = off: bypassed
 SELECT memoized_prefetch.reset();
 SET memoized_prefetch.enabled = off;

@@ -127,7 +127,7 @@ typedef struct MpTable
 	int			nseen;			/* keys marked since seen was cleared */
 } MpTable;
 
-#define DOORKEEPER_MAX_WINDOW (1 << 21)	/* misses: a bitmap of 2MB at most */
+#define DOORKEEPER_MAX_WINDOW (1 << 20)	/* misses: a bitmap of 2MB at most */
 
 static inline uint32 table_hash(MpTable *t, Datum key);
 static inline bool table_equal(MpTable *t, Datum a, Datum b);
@@ -313,17 +313,17 @@ entry_free(MpTable *t, MpEntry *e)
  * entries has been evicted in a row without one of them ever being served:
  * its keys do not come back (a chunk's link rows, when each source is asked
  * for once), and filling costs more than it gives.  From then on a key is
- * admitted on its second miss within the last cache_size misses: a key that
- * comes back later than that would have been evicted before its reuse
- * anyway.  Keys missed once are marked in a bitmap by their hash, with 8 bits
- * per key of the window so that a collision, which only admits a key early,
- * is rare.  The first hit of any entry returns the table to admitting every
- * miss.
+ * admitted on its second miss, if it comes back within cache_size (to
+ * 2 * cache_size) misses: one that comes back later would have been evicted
+ * before its reuse anyway.  Keys missed once are marked in a bitmap by their
+ * hash, cleared every 2 * cache_size marks, with 8 bits per mark so that a
+ * collision, which only admits a key early, is rare.  The first hit of any
+ * entry returns the table to admitting every miss.
  */
 static void
 doorkeeper_start(MpTable *t)
 {
-	uint32		nbits = pg_nextpower2_32(Min(Max(t->cap, 128), DOORKEEPER_MAX_WINDOW) * 8);
+	uint32		nbits = pg_nextpower2_32(Min(Max(t->cap, 128), DOORKEEPER_MAX_WINDOW) * 16);
 
 	if (t->nbits != nbits)
 	{
@@ -356,7 +356,7 @@ admit(MpTable *t, uint32 hash)
 	if (t->seen[bit / BITS_PER_BYTE] & (1 << (bit % BITS_PER_BYTE)))
 		return true;
 	t->seen[bit / BITS_PER_BYTE] |= 1 << (bit % BITS_PER_BYTE);
-	if (++t->nseen >= Min(t->cap, DOORKEEPER_MAX_WINDOW))
+	if (++t->nseen >= 2 * Min(t->cap, DOORKEEPER_MAX_WINDOW))
 		doorkeeper_start(t);
 	return false;
 }
