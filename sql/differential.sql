@@ -280,6 +280,24 @@ UPDATE big_src SET item_id = NULL WHERE id % 4 = 0;
 SELECT * FROM pg_temp.results(100) ORDER BY name COLLATE "C";
 ROLLBACK;
 
+-- link rows read from covering indexes, from the index alone on the pages
+-- VACUUM made all-visible and from the heap on the pages changed since
+CREATE INDEX ON book_categories (book_id, category_id);
+CREATE INDEX ON book_categories (category_id, book_id);
+CREATE INDEX ON big_link (group_id, item_id);
+VACUUM book_categories, big_link;
+SELECT relname, relallvisible = relpages AS all_visible FROM pg_class
+WHERE oid IN ('book_categories'::regclass, 'big_link'::regclass) ORDER BY relname COLLATE "C";
+UPDATE big_link SET item_id = item_id % 6600 + 1 WHERE id % 23 = 0;
+DELETE FROM book_categories WHERE id % 29 = 0;
+SELECT * FROM pg_temp.results(300) ORDER BY name COLLATE "C";
+-- and with the session's own changes
+BEGIN;
+DELETE FROM book_categories WHERE id % 4 = 0;
+UPDATE big_link SET group_id = 1 + (group_id * 7) % 3000 WHERE id % 5 = 0;
+SELECT * FROM pg_temp.results(100) ORDER BY name COLLATE "C";
+ROLLBACK;
+
 -- under row-level security, as a role the policies apply to
 CREATE ROLE regress_mp_diff_reader;
 GRANT USAGE ON SCHEMA memoized_prefetch, diff_test TO regress_mp_diff_reader;
