@@ -121,6 +121,19 @@ COMMIT;
 \endif
 });
 
+# A vacuumer: while the writers run, it keeps making the link tables' pages
+# all-visible again, so that readers read link rows from covering indexes
+# on some pages and from the heap on the pages the writers just changed.
+my $vacuumer = script(
+	'vacuumer', q{
+SELECT done::int AS done FROM control \gset
+\if :done
+\else
+VACUUM book_categories, book_categories_u;
+\sleep 20 ms
+\endif
+});
+
 # Readers: two rounds of every check in READ COMMITTED (each statement its
 # own snapshot); three in REPEATABLE READ and SERIALIZABLE, the third on the
 # chunks of the first, under the same snapshot.
@@ -182,6 +195,7 @@ my $logstart = -s $node->logfile;
 # name => [script, clients, transactions]
 my %runs = (
 	writers => [ $writer, 3, 2000 ],
+	vacuumer => [ $vacuumer, 1, 1000 ],
 	rc => [ $rc, 2, 40 ],
 	rr => [ $snapshot_readers{rr}, 2, 25 ],
 	ser => [ $snapshot_readers{ser}, 2, 25 ],
@@ -250,6 +264,7 @@ for my $name (qw(rc rr ser warm))
 }
 $node->safe_psql('postgres', 'UPDATE control SET done = true');
 my ($wdone, $wtotal) = finish('writers');
+finish('vacuumer');
 
 # The long session: its old snapshot, then the current state.
 long_round('long rr after', -$_, $skip_label) for 1 .. 3;
