@@ -86,9 +86,10 @@ SELECT * FROM my_stats;
 SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[2, 4, 5]::bigint[], '{author_id}', NULL::author);
 SELECT * FROM my_stats;
 
--- admission: once a whole cache's worth of entries (4) has been evicted
--- without one being served, a key is stored only on its second miss; the
--- first hit stores every miss again.  Results are complete throughout.
+-- admission: once a cache's worth of evictions (4) finds fewer than 1 in 16
+-- of the evicted entries served, a key is stored only on its second miss; a
+-- call served more keys than it misses stores every miss again.  Results are
+-- complete throughout.
 SELECT memoized_prefetch.reset();
 SELECT memoized_prefetch.configure('book_categories', cache_size => 4);
 CREATE FUNCTION pg_temp.links(ids bigint[]) RETURNS bigint LANGUAGE sql

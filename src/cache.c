@@ -120,7 +120,8 @@ typedef struct MpTable
 	uint64		full_call;		/* a call that found nothing to evict here */
 	/* admission (see doorkeeper_start) */
 	int			cap;			/* cache_size of the latest call */
-	int			unused_streak;	/* evictions in a row of entries never served */
+	int			evicted;		/* evictions since the last decision */
+	int			evicted_unused; /* of them, entries never served */
 	bool		doorkeeping;	/* admit a key only on its second miss */
 	bits8	   *seen;			/* keys missed once, a bit per hash value */
 	uint32		nbits;			/* bits in seen, a power of 2 */
@@ -309,16 +310,19 @@ entry_free(MpTable *t, MpEntry *e)
 }
 
 /*
- * Admission.  A table admits every miss until a whole cache's worth of
- * entries has been evicted in a row without one of them ever being served:
- * its keys do not come back (a chunk's link rows, when each source is asked
- * for once), and filling costs more than it gives.  From then on a key is
- * admitted on its second miss, if it comes back within cache_size (to
- * 2 * cache_size) misses: one that comes back later would have been evicted
- * before its reuse anyway.  Keys missed once are marked in a bitmap by their
- * hash, cleared every 2 * cache_size marks, with 8 bits per mark so that a
- * collision, which only admits a key early, is rare.  The first hit of any
- * entry returns the table to admitting every miss.
+ * Admission.  A table stores every miss, until a whole cache's worth of
+ * evictions (cache_size) finds that fewer than 1 in 16 of the evicted
+ * entries were ever served: its keys rarely come back (a chunk's link rows,
+ * when each source is asked for once; rows reached through a table far
+ * larger than the cache), and storing them costs more than it gives.  From
+ * then on, a key is stored on its second miss, if it comes back within
+ * cache_size (to 2 * cache_size) misses: one that comes back later would
+ * have been evicted before its reuse anyway.  Keys missed once are marked in
+ * a bitmap by their hash, cleared every 2 * cache_size marks, with 8 bits per
+ * mark so that a collision, which only stores a key early, is rare.  The
+ * table stores every miss again when the next cache's worth of evictions
+ * finds 1 in 16 of them served, or as soon as a call is served more of its
+ * keys than it misses.  What a call returns never depends on this.
  */
 static void
 doorkeeper_start(MpTable *t)
@@ -341,7 +345,25 @@ static void
 doorkeeper_stop(MpTable *t)
 {
 	t->doorkeeping = false;
-	t->unused_streak = 0;
+	t->evicted = t->evicted_unused = 0;
+}
+
+static void
+admission_evicted(MpTable *t, bool served)
+{
+	bool		wasteful;
+
+	t->evicted++;
+	if (!served)
+		t->evicted_unused++;
+	if (t->evicted < Max(t->cap, 1))
+		return;
+	wasteful = t->evicted_unused * (int64) 16 > t->evicted * (int64) 15;
+	if (wasteful && !t->doorkeeping)
+		doorkeeper_start(t);
+	else if (!wasteful && t->doorkeeping)
+		doorkeeper_stop(t);
+	t->evicted = t->evicted_unused = 0;
 }
 
 /* Whether a missed key is stored. */
@@ -388,9 +410,7 @@ evict_one(MpTable *t)
 			dlist_move_head(&t->lru, &e->lru);
 			continue;
 		}
-		t->unused_streak = ref->served ? 0 : t->unused_streak + 1;
-		if (t->unused_streak >= t->nentries && !t->doorkeeping)
-			doorkeeper_start(t);
+		admission_evicted(t, ref->served);
 		entry_free(t, e);
 		count(t, MP_EVICTIONS, 1);
 		return true;
@@ -791,8 +811,6 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			ref->call = call_counter;
 			ref->referenced = true;
 			ref->served = true;
-			if (t->doorkeeping)
-				doorkeeper_stop(t);
 			nrows += ref->nrows;
 			continue;
 		}
@@ -806,6 +824,8 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	}
 	count(t, MP_HITS, nd - nmiss);
 	count(t, MP_MISSES, nmiss);
+	if (t->doorkeeping && nd - nmiss > nmiss)
+		doorkeeper_stop(t);
 
 	/* the misses: one lookup, then store each key's rows */
 	missks.n = missks.ndistinct = nmiss;
