@@ -798,9 +798,9 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		{
 			uint32		h8 = hashes[k + 8];
 
-			__builtin_prefetch(&t->index->data[h8 & t->index->sizemask]);
+			mp_prefetch(&t->index->data[h8 & t->index->sizemask]);
 			if (use->xmin_rule)
-				__builtin_prefetch(mp_bucket(mp_bucket_of(t->relid, h8)));
+				mp_prefetch(mp_bucket(mp_bucket_of(t->relid, h8)));
 		}
 		ref = entryhash_lookup_hash(t->index, key, h);
 		hit[k] = NULL;

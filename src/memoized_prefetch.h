@@ -39,6 +39,13 @@
 #include "utils/relcache.h"
 #include "utils/sortsupport.h"
 
+/* Start loading memory that is about to be read (a hint; no effect if none). */
+#if defined(__GNUC__)
+#define mp_prefetch(addr) __builtin_prefetch(addr)
+#else
+#define mp_prefetch(addr) ((void) (addr))
+#endif
+
 /*
  * How values of one type become keys of another.  Resolved once per plan.
  */
