@@ -80,8 +80,9 @@ psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON 
 
 nchunks=$((books / chunk))
 echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client;"
-echo "the first chunk of each method is cold, the median is over all chunks"
-tmp/runner "$chunk" "$nchunks" bench/queries.tsv
+echo "the first chunk of each method is cold, the median is over all chunks; the methods"
+echo "take turns over ${ROUNDS:-10} slices of the chunks, so that drift affects them alike"
+tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/queries.tsv
 
 if [ "$mode" = bench ]; then
     echo
