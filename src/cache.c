@@ -11,7 +11,8 @@
  * hash table finds them by key, with the hash and equality of the index.
  * Each table is an LRU capped at cache_size entries; all tables of a backend
  * share max_backend_memory.  An entry used by the current call is never
- * evicted during that call.
+ * evicted during that call.  A table whose evicted entries were hardly ever
+ * served stores a key only on its second miss (see doorkeeper_start).
  *
  * Rules (see track.c for buckets and witnesses).  A call bypasses the cache
  * when the snapshot is not MVCC, during recovery, when old_snapshot_threshold
