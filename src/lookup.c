@@ -5,7 +5,8 @@
  *		set of distinct keys, under the active snapshot.
  *
  * The normal path scans the btree index directly through the index access
- * method, one rescan per key, with the index's own equality function and
+ * method, merging one forward scan with the sorted keys (lookup_index), with
+ * the index's own order, equality function and
  * collation: no SPI, no executor.  The scan is run to its end for every key
  * even on a unique index, so that a SERIALIZABLE transaction takes the same
  * predicate locks as the executor's index scan would.  When the index holds
