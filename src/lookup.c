@@ -194,35 +194,80 @@ index_row(MpLookup *lk, IndexScanDesc scan, TupleDesc desc, Datum *values,
 }
 
 /*
+ * The btree scan's own record of the leaf page it is reading: the entries at
+ * or after its scan key, items[0 .. lastItem], the current one itemIndex,
+ * with copies of their index tuples (xs_want_itup).  This compares item's
+ * key with "key".
+ */
+static int
+compare_item(MpLookup *lk, IndexScanDesc scan, int item, Datum key)
+{
+	BTScanOpaque so = (BTScanOpaque) scan->opaque;
+	IndexTuple	itup = (IndexTuple) (so->currTuples +
+									 so->currPos.items[item].tupleOffset);
+	bool		isnull;
+	Datum		itemkey = index_getattr(itup, 1, scan->xs_itupdesc, &isnull);
+
+	return ApplySortComparator(itemkey, isnull, key, false, &lk->ssup);
+}
+
+/*
  * Whether "key" lies beyond the leaf page the scan is reading, so that the
- * scan should descend the index again rather than step through the rest of
- * the page.  This reads the btree scan's own record of the page's items.
+ * scan should descend the index again.
  */
 static bool
 beyond_page(MpLookup *lk, IndexScanDesc scan, Datum key)
 {
 	BTScanOpaque so = (BTScanOpaque) scan->opaque;
-	IndexTuple	last;
-	Datum		lastkey;
-	bool		isnull;
 
 	if (!BTScanPosIsValid(so->currPos) || so->currTuples == NULL)
 		return true;
-	last = (IndexTuple) (so->currTuples +
-						 so->currPos.items[so->currPos.lastItem].tupleOffset);
-	lastkey = index_getattr(last, 1, scan->xs_itupdesc, &isnull);
-	return ApplySortComparator(key, false, lastkey, isnull, &lk->ssup) > 0;
+	return compare_item(lk, scan, so->currPos.lastItem, key) < 0;
+}
+
+/*
+ * Move the scan to just before the page's first entry >= "key", which
+ * beyond_page() said is on this page, by a binary search of the page's items
+ * rather than stepping through them.  The entries skipped are on a page the
+ * scan has read (and, in SERIALIZABLE, predicate-locked) already.  Called
+ * right after index_getnext_tid(), before any heap fetch, so no hint that the
+ * current entry is dead (kill_prior_tuple) is pending for the item left.
+ */
+static void
+skip_within_page(MpLookup *lk, IndexScanDesc scan, Datum key)
+{
+	BTScanOpaque so = (BTScanOpaque) scan->opaque;
+	int			lo = so->currPos.itemIndex + 1;
+	int			hi = so->currPos.lastItem;
+
+	Assert(!scan->kill_prior_tuple);
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (compare_item(lk, scan, mid, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	so->currPos.itemIndex = lo - 1;
 }
 
 /*
  * The index path.  The distinct keys are sorted in index order, so one scan
- * "key >= first key" walks the index forward and is merged with them: a key
- * equal to the entry gets the entry's visible heap tuple, keys the scan has
- * passed are done, and when the next key is not on the current leaf page the
- * scan is restarted at it (one descent, as a scan per key would do).  Dense
- * keys thus cost a range scan, sparse keys a descent each.  Each key's
+ * "first key <= key <= last key" walks the index forward and is merged with
+ * them: a key equal to the entry gets the entry's visible heap tuple, keys
+ * the scan has passed are done; the scan moves to the next key by a binary
+ * search of the leaf page it is reading when the key is on it, and is
+ * restarted at the key (one descent) when it is not.  Dense keys thus cost a
+ * range scan.  A descent reads the rest of its leaf page, which is wasted
+ * when the keys are sparse: once a descent served a single key, the next
+ * TIGHT_DESCENTS descents are bounded to their own key ("key <= k <= key",
+ * as a scan per key would be), and the one after measures again.  Each key's
  * entries are read to the end, as the executor's scan reads them.
  */
+#define TIGHT_DESCENTS 15
+
 static void
 lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 {
@@ -230,8 +275,9 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	TupleDesc	desc = RelationGetDescr(lk->heap);
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	ScanKeyData skey;
+	ScanKeyData skeys[2];
 	FmgrInfo	gefunc;
+	FmgrInfo	lefunc;
 	int			nd = ks->ndistinct;
 	int		   *order = mp_keyset_order(ks, &lk->ssup);
 	int			cap = nd + 1;
@@ -240,16 +286,23 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	int			n = 0;
 	int			j = 0;
 	bool		positioned = false;
+	bool		tight = false;
+	int			tight_left = 0;
+	int			jdescent = 0;
 	bool		indexonly = ik->indexonly && IsMVCCSnapshot(GetActiveSnapshot());
 	Buffer		vmbuffer = InvalidBuffer;
 	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
 
 	fmgr_info(ik->geproc, &gefunc);
-	ScanKeyEntryInitializeWithInfo(&skey, 0, 1, BTGreaterEqualStrategyNumber,
+	fmgr_info(ik->leproc, &lefunc);
+	ScanKeyEntryInitializeWithInfo(&skeys[0], 0, 1, BTGreaterEqualStrategyNumber,
 								   InvalidOid, ik->collation, &gefunc,
 								   (Datum) 0);
-	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 1, 0);
+	ScanKeyEntryInitializeWithInfo(&skeys[1], 0, 1, BTLessEqualStrategyNumber,
+								   InvalidOid, ik->collation, &lefunc,
+								   (Datum) 0);
+	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
 	scan->xs_want_itup = true;
 	slot = table_slot_create(lk->heap, NULL);
 
@@ -266,12 +319,24 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		CHECK_FOR_INTERRUPTS();
 		if (!positioned)
 		{
-			skey.sk_argument = ks->distinct[order[j]];
-			index_rescan(scan, &skey, 1, NULL, 0);
+			tight = tight_left > 0;
+			if (tight)
+				tight_left--;
+			skeys[0].sk_argument = ks->distinct[order[j]];
+			skeys[1].sk_argument = ks->distinct[order[tight ? j : nd - 1]];
+			index_rescan(scan, skeys, 2, NULL, 0);
 			positioned = true;
+			jdescent = j;
 		}
 		if (index_getnext_tid(scan, ForwardScanDirection) == NULL)
-			break;
+		{
+			/* the scan has read every entry up to its upper bound */
+			if (!tight)
+				break;
+			j++;
+			positioned = false;
+			continue;
+		}
 		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
 
 		/* the keys this entry has passed are done */
@@ -284,7 +349,14 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		if (cmp < 0)
 		{
 			if (beyond_page(lk, scan, ks->distinct[order[j]]))
+			{
+				/* sparse keys: the next descents read only their key */
+				if (j - jdescent <= 1)
+					tight_left = TIGHT_DESCENTS;
 				positioned = false;
+			}
+			else
+				skip_within_page(lk, scan, ks->distinct[order[j]]);
 			continue;
 		}
 

@@ -85,6 +85,7 @@ typedef struct MpIndexKey
 	Oid			eqop;			/* btree "=" of the index's opfamily */
 	RegProcedure eqproc;		/* its function */
 	RegProcedure geproc;		/* btree ">=", same types */
+	RegProcedure leproc;		/* btree "<=", same types */
 	RegProcedure hashproc;		/* hash function of "=", or InvalidOid */
 	int			rel;			/* index into MpPlan.rels */
 	bool		indexonly;		/* the index holds every column read */

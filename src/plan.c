@@ -263,6 +263,10 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 												index->rd_opcintype[0],
 												index->rd_opcintype[0],
 												BTGreaterEqualStrategyNumber));
+	ik->leproc = get_opcode(get_opfamily_member(index->rd_opfamily[0],
+												index->rd_opcintype[0],
+												index->rd_opcintype[0],
+												BTLessEqualStrategyNumber));
 	if (!get_op_hash_functions(ik->eqop, &ik->hashproc, NULL))
 		ik->hashproc = InvalidOid;
 	ik->rel = plan_add_rel(plan, rel, attno);
