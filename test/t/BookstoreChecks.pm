@@ -19,7 +19,8 @@ use Test::More;
 
 use Exporter 'import';
 our @EXPORT = qw(load_bookstore fk_query m2m_query check_fk check_m2m
-  $bookstore_ids $initial_fk $initial_m2m);
+  $bookstore_ids $initial_fk $initial_m2m
+  $bookstore_updates $updated_fk $updated_m2m $bookstore_ddl $altered_fk);
 
 # The ids the tests ask for (one missing), and what fk() and m2m() return for
 # them on the fixture as loaded.
@@ -29,6 +30,41 @@ our $initial_fk = '1 author_id Ann, 2 author_id Bob, 2 translator_id Cy, '
   . '5 author_id Cy';
 our $initial_m2m =
   '1 Fiction, 1 Poetry, 2 History, 3 Fiction, 3 History, 3 Poetry, 5 Poetry';
+
+# Updates: a target row renamed, a source row pointed at another target, a
+# new target row, link rows inserted and deleted, a linked row renamed, a
+# source row deleted; and what fk() and m2m() return after them.
+our $bookstore_updates = q{
+UPDATE author SET name = 'Ann v2' WHERE id = 1;
+UPDATE book SET author_id = 4 WHERE id = 2;
+INSERT INTO author VALUES (5, 'Eve', 'eve@example.com');
+UPDATE book SET translator_id = 5 WHERE id = 1;
+INSERT INTO book_categories (book_id, category_id) VALUES (2, 3);
+DELETE FROM book_categories WHERE book_id = 1 AND category_id = 1;
+UPDATE category SET name = 'History v2' WHERE id = 2;
+DELETE FROM review WHERE book_id = 5;
+DELETE FROM book_categories WHERE book_id = 5;
+DELETE FROM book WHERE id = 5;
+};
+our $updated_fk = '1 author_id Ann v2, 1 translator_id Eve, 2 author_id Di, 2 translator_id Cy, '
+  . '3 author_id Ann v2, 3 translator_id Ann v2, 4 author_id Di, 4 translator_id Bob';
+our $updated_m2m =
+  '1 Poetry, 2 History v2, 2 Poetry, 3 Fiction, 3 History v2, 3 Poetry';
+
+# DDL after the updates, which cached plans must follow: the translator
+# column dropped and added again (another attribute number), and the index
+# m2m() reads the link table through (the one on (book_id, category_id))
+# dropped; m2m() then uses the one on book_id.
+our $bookstore_ddl = q{
+BEGIN;
+ALTER TABLE book DROP COLUMN translator_id;
+ALTER TABLE book ADD COLUMN translator_id bigint REFERENCES author DEFERRABLE INITIALLY DEFERRED;
+UPDATE book SET translator_id = 3 WHERE id IN (1, 4);
+ALTER TABLE book_categories DROP CONSTRAINT book_categories_book_id_category_id_key;
+COMMIT;
+};
+our $altered_fk = '1 author_id Ann v2, 1 translator_id Cy, 2 author_id Di, '
+  . '3 author_id Ann v2, 4 author_id Di, 4 translator_id Cy';
 
 my $fixture = dirname(__FILE__) . '/../fixtures/bookstore.sql';
 
