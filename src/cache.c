@@ -753,6 +753,7 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	MpTable    *t = use->table;
 	int			nd = ks->ndistinct;
 	uint32	   *hashes;
+	uint32	   *buckets;
 	MpEntry   **hit;
 	uint32	   *hitn;
 	int		   *missof;
@@ -779,29 +780,29 @@ mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	missks.distinct = palloc(sizeof(Datum) * Max(nd, 1));
 	missks.hashes = palloc(sizeof(uint32) * Max(nd, 1));
 
-	hashes = ks->hashes;
-	if (hashes == NULL)
+	/* each key's hash (unless the key set has them) and bucket */
+	hashes = ks->hashes ? ks->hashes : palloc(sizeof(uint32) * Max(nd, 1));
+	buckets = palloc(sizeof(uint32) * Max(nd, 1));
+	for (k = 0; k < nd; k++)
 	{
-		hashes = palloc(sizeof(uint32) * Max(nd, 1));
-		for (k = 0; k < nd; k++)
+		if (ks->hashes == NULL)
 			hashes[k] = table_hash(t, ks->distinct[k]);
+		buckets[k] = mp_bucket_of(t->relid, hashes[k]);
 	}
 
 	for (k = 0; k < nd; k++)
 	{
 		Datum		key = ks->distinct[k];
 		uint32		h = hashes[k];
-		uint32		bucket = mp_bucket_of(t->relid, h);
+		uint32		bucket = buckets[k];
 		EntryRef   *ref;
 
 		/* start loading what the probe 8 keys on will read */
 		if (k + 8 < nd)
 		{
-			uint32		h8 = hashes[k + 8];
-
-			mp_prefetch(&t->index->data[h8 & t->index->sizemask]);
+			mp_prefetch(&t->index->data[hashes[k + 8] & t->index->sizemask]);
 			if (use->xmin_rule)
-				mp_prefetch(mp_bucket(mp_bucket_of(t->relid, h8)));
+				mp_prefetch(mp_bucket(buckets[k + 8]));
 		}
 		ref = entryhash_lookup_hash(t->index, key, h);
 		hit[k] = NULL;
