@@ -260,13 +260,16 @@ skip_within_page(MpLookup *lk, IndexScanDesc scan, Datum key)
  * the scan has passed are done; the scan moves to the next key by a binary
  * search of the leaf page it is reading when the key is on it, and is
  * restarted at the key (one descent) when it is not.  Dense keys thus cost a
- * range scan.  A descent reads the rest of its leaf page, which is wasted
- * when the keys are sparse: once a descent served a single key, the next
+ * range scan.  But the btree reads the whole rest of a leaf page on arrival,
+ * checking every entry against the scan keys, which costs more than a
+ * descent per key when the keys are sparse: when the page left served fewer
+ * than one key per TIGHT_ENTRIES of the entries it read, the next
  * TIGHT_DESCENTS descents are bounded to their own key ("key <= k <= key",
  * as a scan per key would be), and the one after measures again.  Each key's
  * entries are read to the end, as the executor's scan reads them.
  */
-#define TIGHT_DESCENTS 15
+#define TIGHT_DESCENTS 63
+#define TIGHT_ENTRIES 32
 
 static void
 lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
@@ -274,6 +277,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	MpIndexKey *ik = lk->ik;
 	TupleDesc	desc = RelationGetDescr(lk->heap);
 	IndexScanDesc scan;
+	BTScanOpaque so;
 	TupleTableSlot *slot;
 	ScanKeyData skeys[2];
 	FmgrInfo	gefunc;
@@ -288,7 +292,9 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	bool		positioned = false;
 	bool		tight = false;
 	int			tight_left = 0;
-	int			jdescent = 0;
+	BlockNumber page = InvalidBlockNumber;	/* the leaf page being read */
+	int			page_entries = 0;	/* entries the scan read on it */
+	int			jpage = 0;		/* the first key not passed on arrival */
 	bool		indexonly = ik->indexonly && IsMVCCSnapshot(GetActiveSnapshot());
 	Buffer		vmbuffer = InvalidBuffer;
 	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
@@ -304,6 +310,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 								   (Datum) 0);
 	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
 	scan->xs_want_itup = true;
+	so = (BTScanOpaque) scan->opaque;
 	slot = table_slot_create(lk->heap, NULL);
 
 	/* j walks the keys in index order */
@@ -326,7 +333,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			skeys[1].sk_argument = ks->distinct[order[tight ? j : nd - 1]];
 			index_rescan(scan, skeys, 2, NULL, 0);
 			positioned = true;
-			jdescent = j;
+			page = InvalidBlockNumber;
 		}
 		if (index_getnext_tid(scan, ForwardScanDirection) == NULL)
 		{
@@ -338,6 +345,12 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			continue;
 		}
 		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+		if (so->currPos.currPage != page)
+		{
+			page = so->currPos.currPage;
+			page_entries = so->currPos.lastItem - so->currPos.firstItem + 1;
+			jpage = j;
+		}
 
 		/* the keys this entry has passed are done */
 		while (j < nd &&
@@ -351,7 +364,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			if (beyond_page(lk, scan, ks->distinct[order[j]]))
 			{
 				/* sparse keys: the next descents read only their key */
-				if (j - jdescent <= 1)
+				if (!tight && page_entries > (j - jpage) * TIGHT_ENTRIES)
 					tight_left = TIGHT_DESCENTS;
 				positioned = false;
 			}
