@@ -262,8 +262,8 @@ skip_within_page(MpLookup *lk, IndexScanDesc scan, Datum key)
  * restarted at the key (one descent) when it is not.  Dense keys thus cost a
  * range scan.  But the btree reads the whole rest of a leaf page on arrival,
  * checking every entry against the scan keys, which costs more than a
- * descent per key when the keys are sparse: when the page left served fewer
- * than one key per TIGHT_ENTRIES of the entries it read, the next
+ * descent per key when the keys are sparse: when the page left had more than
+ * TIGHT_ENTRIES entries of no key per key it served, the next
  * TIGHT_DESCENTS descents are bounded to their own key ("key <= k <= key",
  * as a scan per key would be), and the one after measures again.  Each key's
  * entries are read to the end, as the executor's scan reads them.
@@ -293,7 +293,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	bool		tight = false;
 	int			tight_left = 0;
 	BlockNumber page = InvalidBlockNumber;	/* the leaf page being read */
-	int			page_entries = 0;	/* entries the scan read on it */
+	int			page_unused = 0;	/* entries it read of no key */
 	int			jpage = 0;		/* the first key not passed on arrival */
 	bool		indexonly = ik->indexonly && IsMVCCSnapshot(GetActiveSnapshot());
 	Buffer		vmbuffer = InvalidBuffer;
@@ -348,7 +348,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		if (so->currPos.currPage != page)
 		{
 			page = so->currPos.currPage;
-			page_entries = so->currPos.lastItem - so->currPos.firstItem + 1;
+			page_unused = so->currPos.lastItem - so->currPos.firstItem + 1;
 			jpage = j;
 		}
 
@@ -364,7 +364,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			if (beyond_page(lk, scan, ks->distinct[order[j]]))
 			{
 				/* sparse keys: the next descents read only their key */
-				if (!tight && page_entries > (j - jpage) * TIGHT_ENTRIES)
+				if (!tight && page_unused > (j - jpage) * TIGHT_ENTRIES)
 					tight_left = TIGHT_DESCENTS;
 				positioned = false;
 			}
@@ -372,6 +372,8 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 				skip_within_page(lk, scan, ks->distinct[order[j]]);
 			continue;
 		}
+
+		page_unused--;
 
 		/*
 		 * An entry of key order[j]: its visible heap tuple, if any; or, as in
