@@ -60,9 +60,12 @@ DELETE FROM book_categories WHERE book_id = 4;
 -- configure: a cache of 2 entries keeps the 2 most recent; a call never
 -- evicts what it uses, so a larger chunk is still complete
 SELECT memoized_prefetch.reset();
+SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3]::bigint[], NULL, NULL::publisher);
 SELECT memoized_prefetch.configure('author', cache_size => 2);
 SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3, 4, 5]::bigint[], NULL, NULL::author);
 SELECT entries <= 2 AS capped FROM my_stats WHERE relation = 'author'::regclass;
+-- a table's cap is met by evicting its own entries only
+SELECT relation, entries, evictions FROM my_stats WHERE relation = 'publisher'::regclass;
 SELECT (SELECT array_agg(x ORDER BY x::text) FROM (
           SELECT s.source_id, s.attribute, s.target
           FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3, 4, 5]::bigint[], '{author_id,translator_id}', NULL::author) s) x)

@@ -9,9 +9,10 @@
  * of one source).  Entries and their rows live in the shared pool (or in
  * backend-local memory without shared_preload_libraries); a backend-local
  * hash table finds them by key, with the hash and equality of the index.
- * Each table is an LRU capped at cache_size entries; all tables of a backend
- * share max_backend_memory.  An entry used by the current call is never
- * evicted during that call.  A table whose evicted entries were hardly ever
+ * Each table is an LRU capped at cache_size entries, met by evicting its own
+ * entries; all tables of a backend share max_backend_memory.  An entry used
+ * by a call in progress (one call can run inside another) is never evicted
+ * before that call ends.  A table whose evicted entries were hardly ever
  * served stores a key only on its second miss (see doorkeeper_start).
  *
  * Rules (see track.c for buckets and witnesses).  A call bypasses the cache
@@ -151,6 +152,23 @@ static MpTable *tables = NULL;
 static MemoryContext cache_cxt = NULL;
 static Size backend_bytes = 0;
 static uint64 call_counter = 0;
+
+/*
+ * Calls in progress.  A call can start while another one runs: from a
+ * row-level security policy, a cast or an operator class function that the
+ * outer call invokes.  Every entry used since the outermost call began
+ * (ref->call >= outer_call) may still be held by one of them, so it is
+ * neither evicted nor replaced, and reset() refuses to run.  A call ended by
+ * an error is forgotten when its subtransaction or transaction aborts.
+ */
+static SubTransactionId *calls = NULL;	/* each call's subtransaction */
+static int	ncalls = 0;
+static int	maxcalls = 0;
+static uint64 outer_call = 0;
+
+static void cache_xact_callback(XactEvent event, void *arg);
+static void cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg);
 static bool notice_sent = false;
 
 /* per-session settings of configure() */
@@ -290,6 +308,8 @@ mp_cache_setup(void)
 	cache_cxt = AllocSetContextCreate(TopMemoryContext, "memoized_prefetch cache",
 									  ALLOCSET_DEFAULT_SIZES);
 	CacheRegisterRelcacheCallback(epoch_relcache_callback, (Datum) 0);
+	RegisterXactCallback(cache_xact_callback, NULL);
+	RegisterSubXactCallback(cache_subxact_callback, NULL);
 }
 
 static inline EntryRef *
@@ -404,9 +424,9 @@ evict_one(MpTable *t)
 		MpEntry    *e = dlist_container(MpEntry, lru, dlist_tail_node(&t->lru));
 		EntryRef   *ref = entry_ref(t, e);
 
-		if (ref->call == call_counter || ref->referenced)
+		if (ref->call >= outer_call || ref->referenced)
 		{
-			pinned = ref->call == call_counter ? pinned + 1 : 0;
+			pinned = ref->call >= outer_call ? pinned + 1 : 0;
 			ref->referenced = false;
 			dlist_move_head(&t->lru, &e->lru);
 			continue;
@@ -510,6 +530,10 @@ mp_cache_reset(Oid relid)
 {
 	MpTable    *t;
 
+	if (ncalls > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("cannot reset the cache while a call of fk() or m2m() is in progress")));
 	for (t = tables; t; t = t->next)
 	{
 		int			c;
@@ -562,11 +586,44 @@ mp_cache_local_stats(int i)
 
 static void prefetch(MpLookup *lk);
 
-/* A new call: entries it touches are not evicted until the next one. */
+/* A call begins: what it touches stays until the outermost call ends. */
 void
-mp_cache_new_call(void)
+mp_cache_call_begin(void)
 {
+	mp_cache_setup();
+	if (ncalls == maxcalls)
+	{
+		maxcalls = Max(maxcalls * 2, 4);
+		calls = calls ? repalloc(calls, sizeof(SubTransactionId) * maxcalls) :
+			MemoryContextAlloc(cache_cxt, sizeof(SubTransactionId) * maxcalls);
+	}
 	call_counter++;
+	if (ncalls == 0)
+		outer_call = call_counter;
+	calls[ncalls++] = GetCurrentSubTransactionId();
+}
+
+void
+mp_cache_call_end(void)
+{
+	Assert(ncalls > 0);
+	ncalls--;
+}
+
+static void
+cache_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		ncalls = 0;
+}
+
+static void
+cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		while (ncalls > 0 && calls[ncalls - 1] >= mySubid)
+			ncalls--;
 }
 
 /*
@@ -684,16 +741,20 @@ fill(MpLookup *lk, Datum key, uint32 hash, HeapTuple *rows, int nrows,
 		size += MAXALIGN(rows[i]->t_len);
 
 	/*
-	 * An older entry for the key goes first, unless this call holds rows of
-	 * it: then the new rows (equal, under the same snapshot) stay uncached.
+	 * An older entry for the key goes first, unless a call in progress may
+	 * hold rows of it: then the new rows stay uncached.
 	 */
 	ref = entryhash_lookup_hash(t->index, key, hash);
-	if (ref && ref->call == call_counter)
+	if (ref && ref->call >= outer_call)
 		return NULL;
 	if (ref)
 		entry_free(t, ref->entry);
 
-	while (t->nentries >= use->cap || backend_bytes + size > cap)
+	/* this table's cap is met by its own entries, memory by any table's */
+	while (t->nentries >= use->cap)
+		if (!evict_one(t))
+			return NULL;
+	while (backend_bytes + size > cap)
 		if (!evict_any(t))
 			return NULL;
 	while ((e = mp_pool_alloc(size, &dp, cache_cxt)) == NULL)

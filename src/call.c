@@ -56,7 +56,7 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	mp_check_access(plan);
 	call->plan = plan;
 	call->lookups = palloc0(sizeof(MpLookup) * plan->ntargets);
-	mp_cache_new_call();
+	mp_cache_call_begin();
 	for (i = 0; i < plan->ntargets; i++)
 	{
 		MpIndexKey *ik = &plan->targets[i];
@@ -97,6 +97,7 @@ mp_call_end(MpCall *call)
 
 	for (i = 0; i < call->plan->ntargets; i++)
 		mp_lookup_close(&call->lookups[i]);
+	mp_cache_call_end();
 	MemoryContextSwitchTo(call->oldcxt);
 	MemoryContextDelete(call->cxt);
 }

@@ -305,7 +305,8 @@ extern Datum memoized_prefetch_bump(PG_FUNCTION_ARGS);
 
 /* cache.c */
 extern void mp_cache_setup(void);
-extern void mp_cache_new_call(void);
+extern void mp_cache_call_begin(void);
+extern void mp_cache_call_end(void);
 extern void mp_cache_begin(MpLookup *lk, bool cacheable);
 extern void mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
 extern void mp_cache_configure(Oid relid, int cache_size, bool prefetch_all);
