@@ -152,6 +152,7 @@ static MpTable *tables = NULL;
 static MemoryContext cache_cxt = NULL;
 static Size backend_bytes = 0;
 static uint64 call_counter = 0;
+static bool notice_sent = false;
 
 /*
  * Calls in progress.  A call can start while another one runs: from a
@@ -169,7 +170,6 @@ static uint64 outer_call = 0;
 static void cache_xact_callback(XactEvent event, void *arg);
 static void cache_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								   SubTransactionId parentSubid, void *arg);
-static bool notice_sent = false;
 
 /* per-session settings of configure() */
 typedef struct MpConfig
