@@ -8,10 +8,12 @@
  * method, merging one forward scan with the sorted keys (lookup_index), with
  * the index's own order, equality function and collation: no SPI, no
  * executor.  The scan is run to its end for every key even on a unique
- * index, so that a SERIALIZABLE transaction takes the same predicate locks as
- * the executor's index scan would.  When the index holds every column the
- * call reads, an entry whose heap page is all-visible is read from the index
- * alone, as an index-only scan reads it.
+ * index, so that a SERIALIZABLE transaction takes every predicate lock the
+ * executor's index scan of each key would (and, after a page that ends with
+ * a key's entries, possibly the next leaf page too: the scan steps right
+ * where a scan of that key alone might stop).  When the index holds every
+ * column the call reads, an entry whose heap page is all-visible is read from
+ * the index alone, as an index-only scan reads it.
  *
  * When row-level security applies to the relation, the same question is
  * asked through SPI as a plain query, so that the rewriter adds the policies
