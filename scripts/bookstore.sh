@@ -11,6 +11,7 @@
 #                                     chunks of 10,000; then the Django
 #                                     section (python/bench_django.py) over
 #                                     DJANGO_CHUNKS chunks (10)
+#   QUERIES=bench/parts.tsv               another query file (no Django section)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
@@ -82,9 +83,9 @@ nchunks=$((books / chunk))
 echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client;"
 echo "the first chunk of each method is cold, the median is over all chunks; the methods"
 echo "take turns over ${ROUNDS:-10} slices of the chunks, so that drift affects them alike"
-tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/queries.tsv
+tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" "${QUERIES:-bench/queries.tsv}"
 
-if [ "$mode" = bench ]; then
+if [ "$mode" = bench ] && [ -z "${QUERIES:-}" ]; then
     echo
     # Django 3.2 from Debian, with /usr/bin/python3 (not another python first on PATH)
     /usr/bin/python3 python/bench_django.py --host "$dir" --port "$port" --dbname postgres \
