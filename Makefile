@@ -11,6 +11,7 @@ MODULE_big = memoized_prefetch
 OBJS = \
 	src/main.o \
 	src/call.o \
+	src/result.o \
 	src/plan.o \
 	src/keys.o \
 	src/lookup.o \

@@ -99,3 +99,31 @@ LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
 GROUP BY s.pid, d.datname, s.relid;
 
 GRANT SELECT ON @extschema@.stats TO PUBLIC;
+
+-- fk() and m2m() with the target row spread into its columns, which the
+-- caller lists in a column definition list after the leading columns
+-- (checked on every call): no field selection, smaller result rows.
+CREATE FUNCTION @extschema@.fk_flat(
+    source regclass,
+    source_ids anycompatiblearray,
+    attributes text[],
+    target_type anyelement)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'memoized_prefetch_fk_flat'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL RESTRICTED ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.fk_flat(regclass, anycompatiblearray, text[], anyelement) IS
+'fk() with the target columns spread: AS (source_id, attribute, then the target table''s columns)';
+
+CREATE FUNCTION @extschema@.m2m_flat(
+    through regclass,
+    source_ids anycompatiblearray,
+    target_type anyelement,
+    source_field name DEFAULT NULL,
+    target_field name DEFAULT NULL)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'memoized_prefetch_m2m_flat'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL RESTRICTED ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.m2m_flat(regclass, anycompatiblearray, anyelement, name, name) IS
+'m2m() with the target columns spread: AS (source_id, then the target table''s columns)';

@@ -196,32 +196,3 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 	}
 	return cur;
 }
-
-/*
- * Add one result row: values/nulls with the target row (a composite datum,
- * see MpRows) in column "targetcol".
- */
-/*
- * Prepare the result's descriptor: the target column is stored in the
- * tuplestore as it is (plain storage), not converted to a short varlena that
- * every field selection, such as (s.target).*, would have to copy back.
- */
-void
-mp_result_init(FunctionCallInfo fcinfo, int targetcol)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	InitMaterializedSRF(fcinfo, 0);
-	TupleDescAttr(rsinfo->setDesc, targetcol)->attstorage = TYPSTORAGE_PLAIN;
-}
-
-void
-mp_emit(FunctionCallInfo fcinfo, Datum *values, bool *nulls, int targetcol,
-		HeapTuple target)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-
-	values[targetcol] = PointerGetDatum(target->t_data);
-	nulls[targetcol] = false;
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-}

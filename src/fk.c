@@ -3,7 +3,8 @@
  * fk.c
  *		memoized_prefetch.fk(source, source_ids, attributes, target_type):
  *		the target rows that foreign-key columns (or paths of them) of a
- *		chunk of source rows point at.
+ *		chunk of source rows point at; fk_flat() returns the same rows with
+ *		the target's columns spread (result.c).
  *
  * One row per distinct source id and attribute whose key is not NULL and
  * whose target row exists, ordered by the source id's first position in
@@ -13,12 +14,15 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "memoized_prefetch.h"
 
 PG_FUNCTION_INFO_V1(memoized_prefetch_fk);
+PG_FUNCTION_INFO_V1(memoized_prefetch_fk_flat);
 
 /*
  * Rows are emitted in source order, which is random in the cache: their
@@ -39,9 +43,11 @@ prefetch_row(HeapTuple row)
 	}
 }
 
-Datum
-memoized_prefetch_fk(PG_FUNCTION_ARGS)
+static Datum
+fk_call(FunctionCallInfo fcinfo, bool flat)
 {
+	MpResult	res;
+	Oid			leadtypes[2];
 	MpPlan	   *plan;
 	MpCall		call;
 	MpKeySet   *ks;
@@ -57,13 +63,16 @@ memoized_prefetch_fk(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source must not be NULL")));
-	mp_result_init(fcinfo, 2);
+	mp_result_init(&res, fcinfo, 2, flat);
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
 
 	plan = mp_plan_for_call(fcinfo, MP_FK, PG_GETARG_OID(0),
 							PG_GETARG_DATUM(2), PG_ARGISNULL(2), NULL, NULL);
 	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
+	leadtypes[0] = get_base_element_type(get_fn_expr_argtype(fcinfo->flinfo, 1));
+	leadtypes[1] = TEXTOID;
+	mp_result_check(&res, leadtypes, call.rowdesc);
 
 	/* the source row of each distinct id, then every path from it */
 	ks = &call.idkeys;
@@ -79,29 +88,39 @@ memoized_prefetch_fk(PG_FUNCTION_ARGS)
 		names[p] = cstring_to_text(plan->paths[p].name);
 
 	/* distinct ids in order of first appearance, attributes in order */
+	res.nulls[0] = res.nulls[1] = false;
 	for (i = 0; i < ks->n; i++)
 	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
 		if (i + PREFETCH_AHEAD < ks->n)
 			for (p = 0; p < plan->npaths; p++)
 				prefetch_row(final[p * nd + ks->group[i + PREFETCH_AHEAD]]);
 		g = ks->group[i];
 		if (ks->first[g] != i)
 			continue;
-		values[0] = call.ids[i];
+		res.values[0] = call.ids[i];
 		for (p = 0; p < plan->npaths; p++)
 		{
 			HeapTuple	target = final[p * nd + g];
 
 			if (target == NULL)
 				continue;
-			values[1] = PointerGetDatum(names[p]);
-			mp_emit(fcinfo, values, nulls, 2, target);
+			res.values[1] = PointerGetDatum(names[p]);
+			mp_emit(&res, target);
 		}
 	}
 
 	mp_call_end(&call);
 	return (Datum) 0;
+}
+
+Datum
+memoized_prefetch_fk(PG_FUNCTION_ARGS)
+{
+	return fk_call(fcinfo, false);
+}
+
+Datum
+memoized_prefetch_fk_flat(PG_FUNCTION_ARGS)
+{
+	return fk_call(fcinfo, true);
 }

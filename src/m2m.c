@@ -3,7 +3,8 @@
  * m2m.c
  *		memoized_prefetch.m2m(through, source_ids, target_type, source_field,
  *		target_field): the target rows linked to a chunk of source ids
- *		through a link table.
+ *		through a link table; m2m_flat() returns the same rows with the
+ *		target's columns spread (result.c).
  *
  * One row per link row whose source value is in source_ids and whose target
  * row exists, ordered by the source id's first position, then by the
@@ -16,10 +17,12 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "memoized_prefetch.h"
 
 PG_FUNCTION_INFO_V1(memoized_prefetch_m2m);
+PG_FUNCTION_INFO_V1(memoized_prefetch_m2m_flat);
 
 typedef struct LinkSortArg
 {
@@ -45,9 +48,11 @@ compare_links(const void *a, const void *b, void *arg)
 	return r != 0 ? r : (ia > ib) - (ia < ib);
 }
 
-Datum
-memoized_prefetch_m2m(PG_FUNCTION_ARGS)
+static Datum
+m2m_call(FunctionCallInfo fcinfo, bool flat)
 {
+	MpResult	res;
+	Oid			leadtype;
 	MpPlan	   *plan;
 	MpCall		call;
 	MpKeySet   *ks;
@@ -62,7 +67,7 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("through must not be NULL")));
-	mp_result_init(fcinfo, 1);
+	mp_result_init(&res, fcinfo, 1, flat);
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
 
@@ -70,6 +75,8 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 							PG_ARGISNULL(3) ? NULL : NameStr(*PG_GETARG_NAME(3)),
 							PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)));
 	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
+	leadtype = get_base_element_type(get_fn_expr_argtype(fcinfo->flinfo, 1));
+	mp_result_check(&res, &leadtype, call.rowdesc);
 
 	/* the link rows of each distinct id, and the target of each */
 	ks = &call.idkeys;
@@ -83,10 +90,9 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 	arg.ssup = &call.lookups[target].ssup;
 	order = palloc(sizeof(int) * (links->start[ks->ndistinct] + 1));
 
+	res.nulls[0] = false;
 	for (i = 0; i < ks->n; i++)
 	{
-		Datum		values[2];
-		bool		nulls[2] = {false, false};
 		int			g = ks->group[i];
 		int			n = 0;
 		int			r;
@@ -103,11 +109,23 @@ memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 		if (r < n)
 			qsort_arg(order, n, sizeof(int), compare_links, &arg);
 
-		values[0] = call.ids[i];
+		res.values[0] = call.ids[i];
 		for (r = 0; r < n; r++)
-			mp_emit(fcinfo, values, nulls, 1, final[order[r]]);
+			mp_emit(&res, final[order[r]]);
 	}
 
 	mp_call_end(&call);
 	return (Datum) 0;
+}
+
+Datum
+memoized_prefetch_m2m(PG_FUNCTION_ARGS)
+{
+	return m2m_call(fcinfo, false);
+}
+
+Datum
+memoized_prefetch_m2m_flat(PG_FUNCTION_ARGS)
+{
+	return m2m_call(fcinfo, true);
 }

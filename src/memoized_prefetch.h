@@ -28,6 +28,7 @@
 
 #include "access/htup.h"
 #include "fmgr.h"
+#include "nodes/execnodes.h"
 #include "lib/ilist.h"
 #include "nodes/pg_list.h"
 #include "access/transam.h"
@@ -340,12 +341,33 @@ typedef struct MpCall
 extern void mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids);
 extern void mp_call_end(MpCall *call);
 extern HeapTuple *mp_call_walk(MpCall *call, HeapTuple *start, int nstart);
-extern void mp_result_init(FunctionCallInfo fcinfo, int targetcol);
-extern void mp_emit(FunctionCallInfo fcinfo, Datum *values, bool *nulls,
-					int targetcol, HeapTuple target);
+
+/* result.c: the result set of a call */
+typedef struct MpResult
+{
+	ReturnSetInfo *rsinfo;
+	int			lead;			/* columns before the target row's */
+	bool		flat;			/* the target row spread into its columns */
+	Datum	   *values;			/* a result row; the caller sets the lead */
+	bool	   *nulls;
+	/* flat only */
+	TupleDesc	rowdesc;		/* the target table's descriptor */
+	int			ncols;			/* its columns, dropped ones left out */
+	AttrNumber *attnos;			/* their attribute numbers */
+	Datum	   *rowvalues;		/* a target row, deformed */
+	bool	   *rownulls;
+} MpResult;
+
+extern void mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead,
+						   bool flat);
+extern void mp_result_check(MpResult *res, const Oid *leadtypes,
+							TupleDesc rowdesc);
+extern void mp_emit(MpResult *res, HeapTuple target);
 
 /* fk.c, m2m.c: the SQL-callable functions */
 extern Datum memoized_prefetch_fk(PG_FUNCTION_ARGS);
+extern Datum memoized_prefetch_fk_flat(PG_FUNCTION_ARGS);
 extern Datum memoized_prefetch_m2m(PG_FUNCTION_ARGS);
+extern Datum memoized_prefetch_m2m_flat(PG_FUNCTION_ARGS);
 
 #endif							/* MEMOIZED_PREFETCH_H */

@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * result.c
+ *		The result set of a call: a tuplestore (InitMaterializedSRF) whose
+ *		rows hold a few leading columns (source_id, attribute) and then the
+ *		target row, either as one composite column (fk, m2m) or spread into
+ *		the target table's columns (fk_flat, m2m_flat).
+ *
+ * The flat forms return SETOF record: the caller's column definition list
+ * gives the result's descriptor, and it is checked here, once per call,
+ * against the leading columns and the target's row type, column by column,
+ * since the values are stored in it as they are.  Spread columns spare the
+ * caller the field selections of (s.target).* and make each stored row
+ * smaller by the composite's header.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+
+#include "memoized_prefetch.h"
+
+/* Check that column "col" of the result has the type the call returns there. */
+static void
+check_column(MpResult *res, int col, Oid typid, int32 typmod)
+{
+	Form_pg_attribute att = TupleDescAttr(res->rsinfo->setDesc, col);
+
+	if (att->atttypid != typid ||
+		(att->atttypmod != -1 && att->atttypmod != typmod))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of the column definition list has type %s, but the call returns %s there",
+						NameStr(att->attname),
+						format_type_with_typemod(att->atttypid, att->atttypmod),
+						format_type_with_typemod(typid, typmod))));
+}
+
+/*
+ * Set up the result of a call with "lead" leading columns, followed by the
+ * target row, spread into its columns when "flat".
+ */
+void
+mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead, bool flat)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	memset(res, 0, sizeof(MpResult));
+	InitMaterializedSRF(fcinfo, 0);
+	res->rsinfo = rsinfo;
+	res->lead = lead;
+	res->flat = flat;
+	res->values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
+	res->nulls = palloc(sizeof(bool) * rsinfo->setDesc->natts);
+
+	/*
+	 * The composite target column is stored as it is (plain storage), not
+	 * converted to a short varlena that every field selection, such as
+	 * (s.target).*, would have to copy back.
+	 */
+	if (!flat)
+		TupleDescAttr(rsinfo->setDesc, lead)->attstorage = TYPSTORAGE_PLAIN;
+}
+
+/*
+ * For the flat forms, check the column definition list: the leading columns
+ * of types leadtypes, then every column of rowdesc, the descriptor of the
+ * target table (locked by the call), which the rows are in.
+ */
+void
+mp_result_check(MpResult *res, const Oid *leadtypes, TupleDesc rowdesc)
+{
+	TupleDesc	setdesc = res->rsinfo->setDesc;
+	int			i;
+
+	if (!res->flat)
+		return;
+	res->rowdesc = rowdesc;
+	res->attnos = palloc(sizeof(AttrNumber) * rowdesc->natts);
+	for (i = 0; i < rowdesc->natts; i++)
+		if (!TupleDescAttr(rowdesc, i)->attisdropped)
+			res->attnos[res->ncols++] = i + 1;
+	if (setdesc->natts != res->lead + res->ncols)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the column definition list has %d columns, but the call returns %d",
+						setdesc->natts, res->lead + res->ncols),
+				 errdetail_plural("The call returns %d leading column, then the columns of type %s.",
+								  "The call returns %d leading columns, then the columns of type %s.",
+								  res->lead, res->lead, format_type_be(rowdesc->tdtypeid))));
+	for (i = 0; i < res->lead; i++)
+		check_column(res, i, leadtypes[i], -1);
+	for (i = 0; i < res->ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(rowdesc, res->attnos[i] - 1);
+
+		check_column(res, res->lead + i, att->atttypid, att->atttypmod);
+	}
+	res->rowvalues = palloc(sizeof(Datum) * rowdesc->natts);
+	res->rownulls = palloc(sizeof(bool) * rowdesc->natts);
+}
+
+/*
+ * Add one result row: res->values/nulls[0 .. lead - 1] as the caller set
+ * them, then the target row (a composite datum, see MpRows).
+ */
+void
+mp_emit(MpResult *res, HeapTuple target)
+{
+	int			i;
+
+	if (!res->flat)
+	{
+		res->values[res->lead] = PointerGetDatum(target->t_data);
+		res->nulls[res->lead] = false;
+	}
+	else
+	{
+		heap_deform_tuple(target, res->rowdesc, res->rowvalues, res->rownulls);
+		for (i = 0; i < res->ncols; i++)
+		{
+			res->values[res->lead + i] = res->rowvalues[res->attnos[i] - 1];
+			res->nulls[res->lead + i] = res->rownulls[res->attnos[i] - 1];
+		}
+	}
+	tuplestore_putvalues(res->rsinfo->setResult, res->rsinfo->setDesc,
+						 res->values, res->nulls);
+}
