@@ -182,6 +182,16 @@ INSERT INTO checks VALUES
 ('big m2m group items', 'big_group',
  $$SELECT s.source_id, s.target FROM memoized_prefetch.m2m('big_link', $1::int[], NULL::item, 'group_id', 'item_id') s$$,
  $$SELECT l.group_id, i FROM big_link l JOIN item i ON i.id = l.item_id WHERE l.group_id = ANY ($1::int[])$$),
+('flat big fk items', 'big_src',
+ $$SELECT s.* FROM memoized_prefetch.fk_flat('big_src', $1::int[], '{item_id,item_code,other_id}', NULL::item)
+   AS s(source_id int, attribute text, id int, code text, name text, notes text, added text)$$,
+ $$SELECT b.id, 'item_id', i.* FROM big_src b JOIN item i ON i.id = b.item_id WHERE b.id = ANY ($1::int[])
+   UNION ALL SELECT b.id, 'item_code', i.* FROM big_src b JOIN item i ON i.code = b.item_code WHERE b.id = ANY ($1::int[])
+   UNION ALL SELECT b.id, 'other_id', i.* FROM big_src b JOIN item i ON i.id = b.other_id WHERE b.id = ANY ($1::int[])$$),
+('flat big m2m group items', 'big_group',
+ $$SELECT s.* FROM memoized_prefetch.m2m_flat('big_link', $1::int[], NULL::item, 'group_id', 'item_id')
+   AS s(source_id int, id int, code text, name text, notes text, added text)$$,
+ $$SELECT l.group_id, i.* FROM big_link l JOIN item i ON i.id = l.item_id WHERE l.group_id = ANY ($1::int[])$$),
 ('m2m category books', 'category',
  $$SELECT s.source_id, s.target FROM memoized_prefetch.m2m('book_categories', $1, NULL::book) s$$,
  $$SELECT l.category_id, b FROM book_categories l JOIN book b ON b.id = l.book_id WHERE l.category_id = ANY ($1)$$);
