@@ -24,11 +24,15 @@ SELECT (SELECT array_agg(s::text ORDER BY s::text)
         FROM (SELECT l.category_id::int, b.* FROM book_categories l JOIN book b ON b.id = l.book_id
               WHERE l.category_id IN (1, 2, 3)) x) AS same_as_plain_join;
 
--- NULL and empty chunks
+-- NULL and empty chunks; no attributes (the list is still checked)
 SELECT count(*) FROM memoized_prefetch.m2m_flat('book_categories', NULL::int[], NULL::category)
     AS s(source_id int, id bigint, name varchar);
 SELECT count(*) FROM memoized_prefetch.fk_flat('book', '{}'::int[], NULL, NULL::author)
     AS s(source_id int, attribute text, id bigint, name varchar, email varchar);
+SELECT count(*) FROM memoized_prefetch.fk_flat('book', ARRAY[1, 2], '{}', NULL::author)
+    AS s(source_id int, attribute text, id bigint, name varchar, email varchar);
+SELECT count(*) FROM memoized_prefetch.fk_flat('book', ARRAY[1, 2], '{}', NULL::author)
+    AS s(source_id int, attribute text, id bigint, name varchar);
 
 -- a dropped column is left out; a column added with a default reads as it
 ALTER TABLE author ADD COLUMN scratch int;

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -72,6 +73,13 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 		MpPath	   *path = &plan->paths[0];
 
 		call->rowdesc = RelationGetDescr(call->lookups[path->hops[path->nhops - 1].target].heap);
+	}
+	else
+	{
+		Relation	trel = table_open(plan->target, NoLock);	/* locked by the plan */
+
+		call->rowdesc = CreateTupleDescCopy(RelationGetDescr(trel));
+		table_close(trel, NoLock);
 	}
 
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);

@@ -138,6 +138,7 @@ typedef struct MpPlan
 	int			refcount;		/* cache + call sites that point at it */
 
 	MpKind		kind;
+	Oid			target;			/* the table of target_type */
 	MpCoercion	idcoerce;		/* source id element -> targets[0] key */
 
 	int			nrels;

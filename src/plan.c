@@ -758,6 +758,7 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 
 	trel = table_open(target, AccessShareLock);
 	mp_check_relation(trel, "target table");
+	plan->target = target;
 
 	/* rels[] in the order the plain join's range table lists them */
 	rel = table_open(relid, AccessShareLock);
