@@ -56,6 +56,7 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	call->oldcxt = MemoryContextSwitchTo(call->cxt);
 	mp_check_access(plan);
 	call->plan = plan;
+	call->idtype = elemtype;
 	call->lookups = palloc0(sizeof(MpLookup) * plan->ntargets);
 	mp_cache_call_begin();
 	for (i = 0; i < plan->ntargets; i++)

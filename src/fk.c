@@ -17,7 +17,6 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 
 #include "memoized_prefetch.h"
 
@@ -70,7 +69,7 @@ fk_call(FunctionCallInfo fcinfo, bool flat)
 	plan = mp_plan_for_call(fcinfo, MP_FK, PG_GETARG_OID(0),
 							PG_GETARG_DATUM(2), PG_ARGISNULL(2), NULL, NULL);
 	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
-	leadtypes[0] = get_base_element_type(get_fn_expr_argtype(fcinfo->flinfo, 1));
+	leadtypes[0] = call.idtype;
 	leadtypes[1] = TEXTOID;
 	mp_result_check(&res, leadtypes, call.rowdesc);
 

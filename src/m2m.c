@@ -17,7 +17,6 @@
 #include "access/htup_details.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 
 #include "memoized_prefetch.h"
 
@@ -52,7 +51,6 @@ static Datum
 m2m_call(FunctionCallInfo fcinfo, bool flat)
 {
 	MpResult	res;
-	Oid			leadtype;
 	MpPlan	   *plan;
 	MpCall		call;
 	MpKeySet   *ks;
@@ -75,8 +73,7 @@ m2m_call(FunctionCallInfo fcinfo, bool flat)
 							PG_ARGISNULL(3) ? NULL : NameStr(*PG_GETARG_NAME(3)),
 							PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)));
 	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
-	leadtype = get_base_element_type(get_fn_expr_argtype(fcinfo->flinfo, 1));
-	mp_result_check(&res, &leadtype, call.rowdesc);
+	mp_result_check(&res, &call.idtype, call.rowdesc);
 
 	/* the link rows of each distinct id, and the target of each */
 	ks = &call.idkeys;

@@ -333,6 +333,7 @@ typedef struct MpCall
 	MemoryContext oldcxt;
 	MpPlan	   *plan;
 	MpLookup   *lookups;		/* one per target */
+	Oid			idtype;			/* the element type of source_ids */
 	Datum	   *ids;			/* the elements of source_ids that can match */
 	MpKeySet	idkeys;			/* their keys at targets[0] */
 	MpRows		idrows;			/* rows found for them at targets[0] */
