@@ -45,6 +45,60 @@ SELECT (s.target).name FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{a
 ROLLBACK;
 SELECT (s.target).name FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{author_id}', NULL::author) s;
 
+-- ... also where a statement sees its own rows before their AFTER triggers
+-- fire: in a RETURNING list, with the cache warm from earlier statements
+CREATE FUNCTION pg_temp.author_same(bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT (SELECT array_agg((s.target).name ORDER BY s.attribute)
+          FROM memoized_prefetch.fk('book', ARRAY[$1], NULL, NULL::author) s)
+         IS NOT DISTINCT FROM
+         (SELECT array_agg(x.name ORDER BY x.attribute) FROM (
+            SELECT 'author_id' AS attribute, a.name FROM book b JOIN author a ON a.id = b.author_id WHERE b.id = $1
+            UNION ALL
+            SELECT 'translator_id', a.name FROM book b JOIN author a ON a.id = b.translator_id WHERE b.id = $1) x) $$;
+SELECT pg_temp.author_same(1), pg_temp.author_same(1) AS warm;
+BEGIN;
+UPDATE author SET name = 'Ann D.' WHERE id = 1 RETURNING name, pg_temp.author_same(1) AS same;
+ROLLBACK;
+-- ... and in an earlier AFTER trigger of the same row
+CREATE FUNCTION pg_temp.check_same() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE NOTICE 'same in trigger: %', pg_temp.author_same(1);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER a_check AFTER UPDATE ON author FOR EACH ROW EXECUTE FUNCTION pg_temp.check_same();
+SELECT pg_temp.author_same(1) AS warm;
+BEGIN;
+UPDATE author SET name = 'Ann E.' WHERE id = 1;
+ROLLBACK;
+DROP TRIGGER a_check ON author;
+
+-- under a Gather (the functions run in the leader), in a new session whose
+-- first call must find out whether author is tracked: results, no error
+\c -
+SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
+                       THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', false) AS gather;
+SELECT (SELECT array_agg(x ORDER BY x::text) FROM memoized_prefetch.fk('book', ARRAY[1, 2]::bigint[], NULL, NULL::author) x)
+       IS NOT DISTINCT FROM
+       (SELECT array_agg(x ORDER BY x::text) FROM (
+          SELECT b.id, 'author_id'::text, a FROM book b JOIN author a ON a.id = b.author_id WHERE b.id IN (1, 2)
+          UNION ALL
+          SELECT b.id, 'translator_id'::text, a FROM book b JOIN author a ON a.id = b.translator_id WHERE b.id IN (1, 2)) x) AS same;
+SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000
+                       THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'off', false) AS gather;
+
+-- a key type whose equality has no hash function (money): never cached,
+-- with the cache on or off
+CREATE TABLE price (amount money PRIMARY KEY, label text);
+CREATE TABLE priced (id int PRIMARY KEY, amount money REFERENCES price);
+INSERT INTO price VALUES (1, 'one'), (2, 'two');
+INSERT INTO priced VALUES (1, 1), (2, 2), (3, NULL);
+SELECT s.source_id, (s.target).label FROM memoized_prefetch.fk('priced', ARRAY[1, 2, 3], NULL, NULL::price) s;
+SET memoized_prefetch.enabled = off;
+SELECT s.source_id, (s.target).label FROM memoized_prefetch.fk('priced', ARRAY[1, 2, 3], NULL, NULL::price) s;
+RESET memoized_prefetch.enabled;
+SELECT count(*) AS price_tables FROM memoized_prefetch.stats WHERE relation = 'price'::regclass;
+DROP TABLE priced, price;
+
 -- m2m: link rows and targets; a source without links is remembered
 SELECT memoized_prefetch.track('book_categories');
 SELECT memoized_prefetch.track('category');

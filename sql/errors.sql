@@ -170,6 +170,49 @@ SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1.5], '{au
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[true], '{author_id}', NULL::author)$$);
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[now()], NULL::category)$$);
 
+-- relations named by an OID that no table has (42P01), for every function
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk(999999::oid::regclass, ARRAY[1], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m(999999::oid::regclass, ARRAY[1], NULL::category)$$);
+SELECT pg_temp.err($$SELECT memoized_prefetch.track(999999::oid::regclass)$$);
+SELECT pg_temp.err($$SELECT memoized_prefetch.configure(999999::oid::regclass, 10)$$);
+-- NULL tables for track() and untrack() (22004)
+SELECT pg_temp.err($$SELECT memoized_prefetch.track(NULL)$$);
+SELECT pg_temp.err($$SELECT memoized_prefetch.untrack(NULL)$$);
+
+-- system catalogs, updated in place, as targets, sources and link tables (0A000)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('pg_index', ARRAY['pg_class'::regclass::oid], '{indrelid}', NULL::pg_class)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('pg_attribute', ARRAY[1], '{attrelid}', NULL::pg_class)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('pg_depend', ARRAY[1], NULL::pg_class, 'objid', 'refobjid')$$);
+
+-- a text column against a char(n) key: the plain join compares them as
+-- text (trailing spaces count), the key's index as char(n) (42804)
+CREATE TABLE char_key (k char(3) PRIMARY KEY);
+CREATE TABLE text_ref (id int PRIMARY KEY, code text REFERENCES char_key);
+INSERT INTO char_key VALUES ('ab');
+INSERT INTO text_ref VALUES (1, 'ab'), (2, 'ab '), (3, 'ab  ');
+SELECT count(*) AS plain_join_rows FROM text_ref JOIN char_key ON char_key.k = text_ref.code;
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('text_ref', ARRAY[1, 2, 3], '{code}', NULL::char_key)$$);
+-- the same types the other way round compare as text on both sides: allowed
+CREATE TABLE label (k text PRIMARY KEY);
+CREATE TABLE labelled (id int PRIMARY KEY, label char(3) REFERENCES label);
+INSERT INTO label VALUES ('ab'), ('ab ');
+INSERT INTO labelled VALUES (1, 'ab'), (2, 'ab ');
+SELECT (SELECT array_agg(x ORDER BY x::text) FROM (
+          SELECT s.source_id, (s.target).k FROM memoized_prefetch.fk('labelled', ARRAY[1, 2], '{label}', NULL::label) s) x)
+       IS NOT DISTINCT FROM
+       (SELECT array_agg(x ORDER BY x::text) FROM (
+          SELECT l.id, t.k FROM labelled l JOIN label t ON t.k = l.label WHERE l.id = ANY (ARRAY[1, 2])) x) AS same;
+
+-- a chunk too large to follow, whatever its product wraps to in 32 bits
+-- (54000): 4096 attributes of 1048576 ids, and 1024 of them
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book',
+    (SELECT array_agg(g) FROM generate_series(1, 1048576) g), array_fill('author_id'::text, ARRAY[4096]), NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book',
+    (SELECT array_agg(g) FROM generate_series(1, 1048576) g), array_fill('author_id'::text, ARRAY[1024]), NULL::author)$$);
+-- and a large one that fits is answered
+SELECT count(*) FROM memoized_prefetch.fk('book', (SELECT array_agg(g) FROM generate_series(1, 100000) g),
+                                          array_fill('author_id'::text, ARRAY[64]), NULL::author);
+
 -- a failed call leaves nothing behind: the same call site works afterwards
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[10], '{book_id.publisher_id}', NULL::author)$$),
        (SELECT count(*) FROM memoized_prefetch.fk('review', ARRAY[10], '{book_id.author_id}', NULL::author));

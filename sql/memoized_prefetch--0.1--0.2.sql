@@ -18,6 +18,13 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_class WHERE oid = target) THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', target::oid
+            USING ERRCODE = 'undefined_table';
+    END IF;
     IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = target), 'USAGE') THEN
         RAISE EXCEPTION 'must be owner of table %', target
             USING ERRCODE = 'insufficient_privilege';
@@ -49,6 +56,9 @@ AS $$
 DECLARE
     name name;
 BEGIN
+    IF target IS NULL THEN
+        RAISE EXCEPTION 'target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     FOR name IN SELECT t.tgname FROM pg_trigger t
                 WHERE t.tgrelid = target
                   AND t.tgname IN ('memoized_prefetch_row', 'memoized_prefetch_truncate')

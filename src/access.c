@@ -14,9 +14,11 @@
 #include "postgres.h"
 
 #include "access/sysattr.h"
+#include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "access/relation.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -28,14 +30,21 @@
 
 /*
  * Refuse relations whose plain join this extension cannot reproduce exactly:
- * anything but an ordinary table, and tables with inheritance children
- * (the plain join would read the children's rows too).
+ * anything but an ordinary table, system catalogs (updated in place), and
+ * tables with inheritance children (the plain join would read the
+ * children's rows too).
  */
 void
 mp_check_relation(Relation rel, const char *role)
 {
 	char		relkind = rel->rd_rel->relkind;
 
+	if (IsCatalogRelation(rel))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s \"%s\" is a system catalog",
+						role, RelationGetRelationName(rel)),
+				 errdetail("System catalogs are updated in place, which no cached row can follow.")));
 	if (relkind == RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -56,6 +65,19 @@ mp_check_relation(Relation rel, const char *role)
 				 errmsg("%s \"%s\" has inheritance children",
 						role, RelationGetRelationName(rel)),
 				 errdetail("Tables with inheritance children are not supported.")));
+}
+
+/* Open a relation named by OID, with an error if there is none. */
+Relation
+mp_open_relation(Oid relid, const char *role)
+{
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s with OID %u does not exist", role, relid)));
+	return rel;
 }
 
 /* Raise the error the plain join would raise for missing privileges. */

@@ -54,11 +54,13 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/datum.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/lsyscache.h"
 
 #include "memoized_prefetch.h"
@@ -100,6 +102,10 @@ typedef struct EntryRef
 typedef struct MpTable
 {
 	struct MpTable *next;		/* all tables of this backend */
+	MemoryContext cxt;			/* the table, its index and bitmap */
+	Size		overhead;		/* memory of the table itself, counted */
+	bool		recheck;		/* an invalidation named its relation */
+	uint64		last_call;		/* last call that used the table */
 	Oid			relid;
 	Oid			indexid;
 	bool		indexonly;		/* rows hold only the index's columns */
@@ -115,9 +121,8 @@ typedef struct MpTable
 	SortSupportData ssup;
 	bool		prefetched;
 	/* what entries depend on: a change starts a new generation */
-	uint32		gen;
+	uint32		gen;			/* also moved by relcache invalidation */
 	Oid			relfilenode;
-	uint64		epoch;
 	MpWitness	witness;
 	uint64		full_call;		/* a call that found nothing to evict here */
 	/* admission (see doorkeeper_start) */
@@ -131,6 +136,13 @@ typedef struct MpTable
 } MpTable;
 
 #define DOORKEEPER_MAX_WINDOW (1 << 20)	/* misses: a bitmap of 2MB at most */
+
+/*
+ * What a table itself takes, roughly (its struct, a small index, sort
+ * support, statistics, its memory context), counted against
+ * max_backend_memory so that the number of tables is bounded too.
+ */
+#define TABLE_OVERHEAD ((Size) 4096)
 
 static inline uint32 table_hash(MpTable *t, Datum key);
 static inline bool table_equal(MpTable *t, Datum a, Datum b);
@@ -180,14 +192,8 @@ typedef struct MpConfig
 } MpConfig;
 static List *configs = NIL;
 
-/* per-relation shape epochs, moved by relcache invalidation */
-typedef struct MpEpoch
-{
-	Oid			relid;
-	uint64		epoch;
-} MpEpoch;
-static List *epochs = NIL;
-static uint64 global_epoch = 1;
+/* an invalidation named a relation some table caches: see table_sweep() */
+static bool sweep_pending = false;
 
 static inline uint32
 table_hash(MpTable *t, Datum key)
@@ -208,47 +214,26 @@ count(MpTable *t, MpCounter c, int64 n)
 						pg_atomic_read_u64(&t->stats->counters[c]) + n);
 }
 
-/* ---------- epochs and settings ---------- */
+/* ---------- invalidation and settings ---------- */
 
+/*
+ * A relcache invalidation of a relation (or of all of them) starts a new
+ * generation of its tables, so that no entry filled under the old shape is
+ * served, and marks them to be checked for a dropped relation before the
+ * next call (table_sweep).  It only flips flags.
+ */
 static void
-epoch_relcache_callback(Datum arg, Oid relid)
+cache_relcache_callback(Datum arg, Oid relid)
 {
-	ListCell   *lc;
+	MpTable    *t;
 
-	if (relid == InvalidOid)
-	{
-		global_epoch++;
-		return;
-	}
-	foreach(lc, epochs)
-	{
-		MpEpoch    *e = lfirst(lc);
-
-		if (e->relid == relid)
-			e->epoch++;
-	}
-}
-
-static uint64
-rel_epoch(Oid relid)
-{
-	ListCell   *lc;
-	MpEpoch    *e;
-	MemoryContext old;
-
-	foreach(lc, epochs)
-	{
-		e = lfirst(lc);
-		if (e->relid == relid)
-			return e->epoch + (global_epoch << 32);
-	}
-	old = MemoryContextSwitchTo(cache_cxt);
-	e = palloc(sizeof(MpEpoch));
-	e->relid = relid;
-	e->epoch = 1;
-	epochs = lappend(epochs, e);
-	MemoryContextSwitchTo(old);
-	return e->epoch + (global_epoch << 32);
+	for (t = tables; t; t = t->next)
+		if (!OidIsValid(relid) || t->relid == relid || t->indexid == relid)
+		{
+			t->gen++;
+			t->recheck = true;
+			sweep_pending = true;
+		}
 }
 
 static MpConfig *
@@ -307,7 +292,7 @@ mp_cache_setup(void)
 		return;
 	cache_cxt = AllocSetContextCreate(TopMemoryContext, "memoized_prefetch cache",
 									  ALLOCSET_DEFAULT_SIZES);
-	CacheRegisterRelcacheCallback(epoch_relcache_callback, (Datum) 0);
+	CacheRegisterRelcacheCallback(cache_relcache_callback, (Datum) 0);
 	RegisterXactCallback(cache_xact_callback, NULL);
 	RegisterSubXactCallback(cache_subxact_callback, NULL);
 }
@@ -354,8 +339,13 @@ doorkeeper_start(MpTable *t)
 	{
 		if (t->seen)
 			pfree(t->seen);
-		t->seen = MemoryContextAlloc(cache_cxt, nbits / BITS_PER_BYTE);
+		t->seen = MemoryContextAlloc(t->cxt, nbits / BITS_PER_BYTE);
+		/* the bitmap counts as the table's own memory */
+		backend_bytes -= t->nbits / BITS_PER_BYTE;
+		t->overhead -= t->nbits / BITS_PER_BYTE;
 		t->nbits = nbits;
+		backend_bytes += nbits / BITS_PER_BYTE;
+		t->overhead += nbits / BITS_PER_BYTE;
 	}
 	memset(t->seen, 0, nbits / BITS_PER_BYTE);
 	t->nseen = 0;
@@ -446,7 +436,7 @@ evict_any(MpTable *first)
 {
 	MpTable    *t;
 
-	if (evict_one(first))
+	if (first && evict_one(first))
 		return true;
 	for (t = tables; t; t = t->next)
 		if (t != first && evict_one(t))
@@ -454,17 +444,148 @@ evict_any(MpTable *first)
 	return false;
 }
 
+/*
+ * Give a table back: its entries and statistics to the pool, its own memory
+ * to the backend.  Never while a call may use it.
+ */
+static void
+table_free(MpTable *t)
+{
+	MpSlot	   *slot = mp_shared_available() ? mp_my_slot() : NULL;
+	MpTable   **link;
+
+	while (!dlist_is_empty(&t->lru))
+		entry_free(t, dlist_container(MpEntry, lru, dlist_head_node(&t->lru)));
+	if (DsaPointerIsValid(t->stats_dp))
+	{
+		dsa_pointer *dp;
+
+		/* unpublish the statistics (see shmem.c for the slot's lock) */
+		LWLockAcquire(slot->lock, LW_EXCLUSIVE);
+		for (dp = &slot->tables; DsaPointerIsValid(*dp);
+			 dp = &((MpTableStats *) mp_pool_address(*dp))->next)
+			if (*dp == t->stats_dp)
+			{
+				*dp = t->stats->next;
+				break;
+			}
+		LWLockRelease(slot->lock);
+		mp_pool_free(t->stats, t->stats_dp);
+	}
+	for (link = &tables; *link != t; link = &(*link)->next)
+		;
+	*link = t->next;
+	mp_track_forget(t->relid, t->indexid);
+	backend_bytes -= t->overhead;
+	MemoryContextDelete(t->cxt);
+}
+
+/*
+ * Before a call: forget the tables of relations or indexes that an
+ * invalidation named and that no longer exist, so that a backend's memory
+ * does not grow with every relation it ever read.  The per-table settings of
+ * dropped relations go too.
+ */
+static void
+table_sweep(void)
+{
+	MpTable    *t;
+	MpTable    *next;
+	ListCell   *lc;
+
+	if (!sweep_pending || ncalls > 0)
+		return;
+	sweep_pending = false;
+	for (t = tables; t; t = next)
+	{
+		next = t->next;
+		if (t->recheck)
+		{
+			t->recheck = false;
+			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)) ||
+				!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->indexid)))
+				table_free(t);
+		}
+	}
+	foreach(lc, configs)
+	{
+		MpConfig   *c = lfirst(lc);
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->relid)))
+		{
+			configs = foreach_delete_current(configs, lc);
+			pfree(c);
+		}
+	}
+}
+
+/*
+ * Free one table that holds no entry and no call uses, to make room for a
+ * new one; false when there is none.
+ */
+static bool
+table_free_idle(void)
+{
+	MpTable    *t;
+	MpTable    *idle = NULL;
+
+	for (t = tables; t; t = t->next)
+		if (t->nentries == 0 && t->last_call < outer_call)
+			idle = t;			/* the least recently created */
+	if (idle == NULL)
+		return false;
+	table_free(idle);
+	return true;
+}
+
+/* At backend exit: the entries and statistics go back to the pool. */
+static void
+cache_exit(int code, Datum arg)
+{
+	MpTable    *t;
+
+	/*
+	 * Nothing here may compare keys (a record's comparison needs a resource
+	 * owner, gone by now) or touch the local index: only pool memory is
+	 * given back.  shmem.c clears the slot afterwards.
+	 */
+	for (t = tables; t; t = t->next)
+	{
+		dlist_mutable_iter it;
+
+		dlist_foreach_modify(it, &t->lru)
+		{
+			MpEntry    *e = dlist_container(MpEntry, lru, it.cur);
+
+			mp_pool_free(e, e->self);
+		}
+		if (DsaPointerIsValid(t->stats_dp))
+			mp_pool_free(t->stats, t->stats_dp);
+	}
+	tables = NULL;
+}
+
+/*
+ * The table of lk's relation and index, created on first use; NULL when
+ * max_backend_memory has no room for another one.
+ */
 static MpTable *
 table_for(MpLookup *lk)
 {
+	static bool exit_registered = false;
 	MpTable    *t;
 	MpSlot	   *slot;
+	MemoryContext cxt;
 	MemoryContext old;
+	Size		cap = (Size) mp_max_backend_memory_kb * 1024;
 
 	for (t = tables; t; t = t->next)
 		if (t->relid == lk->ik->relid && t->indexid == lk->ik->indexid &&
 			t->indexonly == lk->ik->indexonly)
+		{
+			t->last_call = call_counter;
 			return t;
+		}
 
 	slot = mp_my_slot();
 	if (slot == NULL && !notice_sent && !mp_shared_available())
@@ -475,13 +596,28 @@ table_for(MpLookup *lk)
 				 errhint("Add memoized_prefetch to shared_preload_libraries to reuse rows of tracked tables across statements and transactions.")));
 		notice_sent = true;
 	}
+	if (slot && !exit_registered)
+	{
+		/* after the pool's own callback, so it runs before it */
+		before_shmem_exit(cache_exit, (Datum) 0);
+		exit_registered = true;
+	}
 
-	old = MemoryContextSwitchTo(cache_cxt);
+	/* a table's own memory counts against max_backend_memory too */
+	while (backend_bytes + TABLE_OVERHEAD > cap)
+		if (!table_free_idle() && !evict_any(NULL))
+			return NULL;
+
+	cxt = AllocSetContextCreate(cache_cxt, "memoized_prefetch table",
+								ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
 	t = palloc0(sizeof(MpTable));
+	t->cxt = cxt;
 	t->relid = lk->ik->relid;
 	t->indexid = lk->ik->indexid;
 	t->indexonly = lk->ik->indexonly;
-	t->stats = mp_pool_alloc(sizeof(MpTableStats), &t->stats_dp, cache_cxt);
+	t->last_call = call_counter;
+	t->stats = mp_pool_alloc(sizeof(MpTableStats), &t->stats_dp, cxt);
 	if (t->stats == NULL)
 	{
 		/* the pool is full: keep the statistics where only we see them */
@@ -493,16 +629,18 @@ table_for(MpLookup *lk)
 	t->stats->relid = t->relid;
 	t->stats->indexid = t->indexid;
 	t->stats->next = InvalidDsaPointer;
-	t->index = entryhash_create(cache_cxt, 256, t);
+	t->index = entryhash_create(cxt, 16, t);
 	dlist_init(&t->lru);
 	get_typlenbyval(lk->ik->keytype, &t->typlen, &t->typbyval);
-	fmgr_info_cxt(lk->ik->hashproc, &t->hashfn, cache_cxt);
+	fmgr_info_cxt(lk->ik->hashproc, &t->hashfn, cxt);
 	t->collation = lk->ik->collation;
-	t->ssup.ssup_cxt = cache_cxt;
+	t->ssup.ssup_cxt = cxt;
 	t->ssup.ssup_collation = lk->ik->collation;
 	t->ssup.ssup_attno = 1;
 	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &t->ssup);
 	MemoryContextSwitchTo(old);
+	t->overhead = TABLE_OVERHEAD;
+	backend_bytes += t->overhead;
 
 	/* publish the statistics */
 	if (slot && DsaPointerIsValid(t->stats_dp))
@@ -517,58 +655,23 @@ table_for(MpLookup *lk)
 	return t;
 }
 
-static void
-table_clear(MpTable *t)
-{
-	while (!dlist_is_empty(&t->lru))
-		entry_free(t, dlist_container(MpEntry, lru, dlist_head_node(&t->lru)));
-}
-
-/* Drop the entries (and reset the counters) of relid, or of every table. */
+/* Forget the tables (entries and counters) of relid, or every table. */
 void
 mp_cache_reset(Oid relid)
 {
 	MpTable    *t;
+	MpTable    *next;
 
 	if (ncalls > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
 				 errmsg("cannot reset the cache while a call of fk() or m2m() is in progress")));
-	for (t = tables; t; t = t->next)
+	for (t = tables; t; t = next)
 	{
-		int			c;
-
-		if (OidIsValid(relid) && t->relid != relid)
-			continue;
-		table_clear(t);
-		t->prefetched = false;
-		doorkeeper_stop(t);
-		for (c = 0; c < MP_NCOUNTERS; c++)
-			pg_atomic_write_u64(&t->stats->counters[c], 0);
+		next = t->next;
+		if (!OidIsValid(relid) || t->relid == relid)
+			table_free(t);
 	}
-}
-
-/* At backend exit: give everything back to the pool. */
-void
-mp_cache_release_all(void)
-{
-	MpSlot	   *slot = mp_shared_available() ? mp_my_slot() : NULL;
-	MpTable    *t;
-
-	if (slot)
-	{
-		LWLockAcquire(slot->lock, LW_EXCLUSIVE);
-		slot->tables = InvalidDsaPointer;
-		slot->pid = 0;
-		LWLockRelease(slot->lock);
-	}
-	for (t = tables; t; t = t->next)
-	{
-		table_clear(t);
-		if (DsaPointerIsValid(t->stats_dp))
-			mp_pool_free(t->stats, t->stats_dp);
-	}
-	tables = NULL;
 }
 
 /* Local statistics, for the stats view without shared memory. */
@@ -591,6 +694,7 @@ void
 mp_cache_call_begin(void)
 {
 	mp_cache_setup();
+	table_sweep();
 	if (ncalls == maxcalls)
 	{
 		maxcalls = Max(maxcalls * 2, 4);
@@ -638,7 +742,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	Oid			relid = lk->ik->relid;
 
 	memset(use, 0, sizeof(MpCacheUse));
-	if (!cacheable)
+	if (!cacheable || !lk->hashable)
 		return;
 	mp_cache_setup();
 	use->table = table_for(lk);
@@ -647,7 +751,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 
 	if (!mp_enabled || lk->via_spi || !lk->hashable || snap == NULL ||
 		!IsMVCCSnapshot(snap) || RecoveryInProgress() ||
-		old_snapshot_threshold >= 0 || mp_written(relid) ||
+		old_snapshot_threshold >= 0 || mp_written(lk->heap) ||
 		cache_size_for(relid) <= 0 || mp_max_backend_memory_kb <= 0)
 	{
 		use->bypass = true;
@@ -659,7 +763,8 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	use->cap = cache_size_for(relid);
 	use->table->cap = use->cap;
 	if (mp_shared_available() &&
-		mp_witness(relid, lk->ik->indexid, snap, &use->witness) &&
+		mp_witness(relid, lk->heap->rd_node.relNode, lk->ik->indexid, snap,
+				   &use->witness) &&
 		mp_witness_trusted(relid, lk->ik->indexid, &use->witness, snap))
 		use->xmin_rule = !IsolationIsSerializable();
 	use->coarse = mp_coarse_bucket(relid);
@@ -668,14 +773,12 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	{
 		MpTable    *t = use->table;
 		Oid			relfilenode = lk->heap->rd_node.relNode;
-		uint64		epoch = rel_epoch(relid);
 
-		if (t->relfilenode != relfilenode || t->epoch != epoch ||
+		if (t->relfilenode != relfilenode ||
 			memcmp(&t->witness, &use->witness, sizeof(MpWitness)) != 0)
 		{
 			t->gen++;
 			t->relfilenode = relfilenode;
-			t->epoch = epoch;
 			t->witness = use->witness;
 		}
 	}

@@ -129,16 +129,27 @@ HeapTuple *
 mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 {
 	MpPlan	   *plan = call->plan;
-	int			ncur = plan->npaths * nstart;
-	HeapTuple  *cur = palloc(sizeof(HeapTuple) * Max(ncur, 1));
-	Batch	   *batches = palloc0(sizeof(Batch) * plan->ntargets);
+	HeapTuple  *cur;
+	Batch	   *batches;
 	int			d;
 	int			p;
 	int			s;
 	int			t;
 
+	/*
+	 * One slot per path and source row, each also a key of some batch, whose
+	 * arrays grow by doubling: keep every array below MaxAllocSize.
+	 */
+	if ((uint64) plan->npaths * nstart > MaxAllocSize / (2 * sizeof(Datum)))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many rows to follow: %d attributes for each of %d source rows",
+						plan->npaths, nstart),
+				 errhint("Pass fewer source ids or fewer attributes in one call.")));
+	cur = palloc(sizeof(HeapTuple) * Max((Size) plan->npaths * nstart, 1));
+	batches = palloc0(sizeof(Batch) * plan->ntargets);
 	for (p = 0; p < plan->npaths; p++)
-		memcpy(&cur[p * nstart], start, sizeof(HeapTuple) * nstart);
+		memcpy(&cur[(Size) p * nstart], start, sizeof(HeapTuple) * nstart);
 
 	for (d = 0; d < plan->maxhops; d++)
 	{

@@ -13,7 +13,12 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "access/stratnum.h"
+#include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
+#include "parser/parse_oper.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -91,6 +96,37 @@ mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype, bool strings,
 					what, format_type_be(srctype), format_type_be(keytype)),
 			 errdetail("Only implicit casts are applied to keys."),
 			 errhint("Cast the values to %s.", format_type_be(keytype))));
+}
+
+/*
+ * The plain join compares a column with the key column by the "=" that the
+ * parser picks for their types.  Looking the column's values up in the
+ * index is the same only when that operator is the index's own equality (or
+ * a cross-type member of its operator family, as int4 = int8 is).  A text
+ * column against a char(n) key is compared as text, where trailing spaces
+ * count, and not as the char(n) index compares: refuse it.
+ */
+void
+mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
+					   const char *what)
+{
+	Operator	op = oper(NULL, list_make1(makeString("=")), keycoltype, coltype,
+						  true, -1);
+	Oid			opno = op ? oprid(op) : InvalidOid;
+
+	if (op)
+		ReleaseSysCache(op);
+	if (!OidIsValid(opno) ||
+		get_op_opfamily_strategy(opno, opfamily) != BTEqualStrategyNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s of type %s is not compared with keys of type %s as their index compares them",
+						what, format_type_be(coltype), format_type_be(keycoltype)),
+				 OidIsValid(opno) ?
+				 errdetail("The join uses operator %s, which is not in the index's operator family.",
+						   format_operator(opno)) :
+				 errdetail("There is no operator = for these types."),
+				 errhint("Give the column the key's type.")));
 }
 
 /*

@@ -83,6 +83,7 @@ typedef struct MpIndexKey
 	AttrNumber	attno;			/* heap column the index's first key is */
 	Oid			keytype;		/* base type of that column */
 	Oid			collation;		/* collation of the index column */
+	Oid			opfamily;		/* btree operator family of the index column */
 	Oid			eqop;			/* btree "=" of the index's opfamily */
 	RegProcedure eqproc;		/* its function */
 	RegProcedure geproc;		/* btree ">=", same types */
@@ -166,6 +167,7 @@ typedef struct MpWitness
 	TransactionId truncate;		/* the truncate trigger's */
 	TransactionId function;		/* bump()'s pg_proc row */
 	TransactionId index;		/* the lookup index's pg_index row */
+	TransactionId relation;		/* the relation's pg_class row */
 } MpWitness;
 
 /* How one call may use the cache of one target (cache.c). */
@@ -223,6 +225,8 @@ typedef struct MpRows
 extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
 							 bool strings, MemoryContext cxt, const char *what);
 extern bool mp_coerce(MpCoercion *c, Datum value, Datum *key);
+extern void mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
+								   const char *what);
 extern void mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n);
 extern int *mp_keyset_order(const MpKeySet *ks, SortSupport ssup);
 extern int	mp_keyset_find(const MpKeySet *ks, const int *order, SortSupport ssup,
@@ -297,12 +301,14 @@ extern void *mp_pool_address(dsa_pointer dp);
 extern void mp_track_init(void);
 extern uint32 mp_bucket_of(Oid relid, uint32 keyhash);
 extern uint32 mp_coarse_bucket(Oid relid);
-extern bool mp_written(Oid relid);
+extern bool mp_written(Relation rel);
 extern uint64 mp_snapshot_id(Snapshot s);
 extern uint64 mp_snapshot_xmin64(Snapshot s);
-extern bool mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w);
+extern bool mp_witness(Oid relid, Oid relfilenode, Oid indexid, Snapshot snap,
+					   MpWitness *w);
 extern bool mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w,
 							   Snapshot snap);
+extern void mp_track_forget(Oid relid, Oid indexid);
 extern Datum memoized_prefetch_bump(PG_FUNCTION_ARGS);
 
 /* cache.c */
@@ -313,7 +319,6 @@ extern void mp_cache_begin(MpLookup *lk, bool cacheable);
 extern void mp_cache_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
 extern void mp_cache_configure(Oid relid, int cache_size, bool prefetch_all);
 extern void mp_cache_reset(Oid relid);
-extern void mp_cache_release_all(void);
 extern MpTableStats *mp_cache_local_stats(int i);
 
 /* stats.c */
@@ -323,6 +328,7 @@ extern Datum memoized_prefetch_configure(PG_FUNCTION_ARGS);
 
 /* access.c */
 extern void mp_check_relation(Relation rel, const char *role);
+extern Relation mp_open_relation(Oid relid, const char *role);
 extern void mp_check_access(MpPlan *plan);
 extern bool mp_rls_applies(Oid relid);
 

@@ -251,6 +251,7 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 	ik->attno = attno;
 	ik->keytype = getBaseType(att->atttypid);
 	ik->collation = index->rd_indcollation[0];
+	ik->opfamily = index->rd_opfamily[0];
 	ik->eqop = get_opfamily_member(index->rd_opfamily[0],
 								   index->rd_opcintype[0],
 								   index->rd_opcintype[0],
@@ -451,6 +452,8 @@ resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
 
 	ik = &plan->targets[hop->target];
 	snprintf(what, sizeof(what), "column \"%s\"", NameStr(att->attname));
+	mp_check_join_operator(TupleDescAttr(RelationGetDescr(next), ik->attno - 1)->atttypid,
+						   att->atttypid, ik->opfamily, what);
 	mp_coercion_init(&hop->coerce, att->atttypid, ik->keytype, false,
 					 plan->cxt, what);
 	return next;
@@ -761,7 +764,7 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	plan->target = target;
 
 	/* rels[] in the order the plain join's range table lists them */
-	rel = table_open(relid, AccessShareLock);
+	rel = mp_open_relation(relid, kind == MP_FK ? "source table" : "link table");
 	mp_check_relation(rel, kind == MP_FK ? "source table" : "link table");
 	if (kind == MP_FK)
 		resolve_fk(plan, rel, attributes, target);

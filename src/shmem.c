@@ -171,10 +171,20 @@ mp_bucket_bump(MpBucket *bucket, uint64 xid)
 	pg_atomic_fetch_add_u64(&bucket->gen, 1);
 }
 
+/*
+ * At backend exit, after the cache has given its memory back (cache.c
+ * registers its own callback later, so it runs first): free the slot and
+ * leave the pool.
+ */
 static void
 pool_detach(int code, Datum arg)
 {
-	mp_cache_release_all();
+	MpSlot	   *slot = &shared->slots[MyBackendId - 1];
+
+	LWLockAcquire(slot->lock, LW_EXCLUSIVE);
+	slot->tables = InvalidDsaPointer;
+	slot->pid = 0;
+	LWLockRelease(slot->lock);
 	if (pool)
 	{
 		char	   *place = (char *) shared + shared_header_size();

@@ -15,10 +15,12 @@
  * bucket.  There is no commit callback and no lock: see cache.c for the
  * rules that make this enough.
  *
+ * A transaction's own writes are known by the locks it holds (mp_written).
+ *
  * A relation counts as tracked for one call only if both trigger rows, the
- * trigger function's pg_proc row and the lookup index's pg_index row are
- * visible under the caller's snapshot, as created, and not written by the
- * current transaction.  Their xmins are the witness: an entry is only served
+ * trigger function's pg_proc row, the lookup index's pg_index row and the
+ * relation's pg_class row naming its current storage are visible under the
+ * caller's snapshot, as created, and not written by the current transaction.  Their xmins are the witness: an entry is only served
  * under the witness it was filled under.
  *
  *-------------------------------------------------------------------------
@@ -32,6 +34,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -58,9 +61,6 @@
 	(TRIGGER_TYPE_ROW | TRIGGER_TYPE_INSERT | TRIGGER_TYPE_UPDATE | TRIGGER_TYPE_DELETE)
 #define TRUNCATE_TRIGGER_TYPE TRIGGER_TYPE_TRUNCATE
 #define COARSE_KEY 0x5bd1e995
-
-/* relations the current top-level transaction wrote through a tracked trigger */
-static List *written = NIL;
 
 /* snapshot fingerprints: the last one seen and its id */
 static uint64 xact_epoch = 1;
@@ -90,22 +90,20 @@ mp_coarse_bucket(Oid relid)
 
 /* ---------- the transaction's own writes ---------- */
 
-static void
-note_write(Oid relid)
-{
-	MemoryContext old;
-
-	if (list_member_oid(written, relid))
-		return;
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	written = lappend_oid(written, relid);
-	MemoryContextSwitchTo(old);
-}
-
+/*
+ * Whether the current transaction may have written rel.  Every way of
+ * writing a table's rows (INSERT, UPDATE, DELETE, MERGE, COPY, TRUNCATE, a
+ * rewrite, a foreign key's cascade, replication apply) first takes
+ * RowExclusiveLock or a stronger lock on it, and keeps it until the
+ * transaction ends (or the subtransaction that took it, with its writes,
+ * rolls back).  The lock is taken before the first row is written, so the
+ * answer is right from then on, also before the row's AFTER trigger fires:
+ * in a RETURNING list or an earlier trigger of the same statement.
+ */
 bool
-mp_written(Oid relid)
+mp_written(Relation rel)
 {
-	return list_member_oid(written, relid);
+	return CheckRelationLockedByMe(rel, RowExclusiveLock, true);
 }
 
 static void
@@ -118,7 +116,6 @@ xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			written = NIL;		/* freed with TopTransactionContext */
 			xact_epoch++;
 			break;
 		default:
@@ -296,7 +293,6 @@ memoized_prefetch_bump(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("memoized_prefetch.bump() must be fired as an AFTER trigger")));
 	rel = td->tg_relation;
-	note_write(RelationGetRelid(rel));
 	if (!mp_shared_available())
 		return PointerGetDatum(NULL);
 
@@ -423,11 +419,34 @@ witness_index(Oid indexid, Snapshot snap, TransactionId *xmin)
 }
 
 /*
- * Whether relid is tracked for lookups through indexid under snap; fills the
- * witness when it is.
+ * The relation's storage is the one the snapshot's pg_class row names.  A
+ * table rewrite (ALTER TABLE ... TYPE, ADD COLUMN with a volatile default,
+ * VACUUM FULL, CLUSTER) fills new storage with rows that an older snapshot
+ * cannot see, without a row trigger: a snapshot that predates it reads no
+ * row where a newer one reads the table's rows.  Such a snapshot must neither
+ * fill entries that later snapshots are served nor be served theirs.
+ */
+static bool
+witness_class(Oid relid, Oid relfilenode, Snapshot snap, TransactionId *xmin)
+{
+	Relation	rel = table_open(RelationRelationId, AccessShareLock);
+	HeapTuple	tuple = catalog_row(rel, ClassOidIndexId, Anum_pg_class_oid,
+									relid, snap);
+	bool		ok = tuple &&
+		((Form_pg_class) GETSTRUCT(tuple))->relfilenode == relfilenode &&
+		row_xmin(tuple, xmin);
+
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
+/*
+ * Whether relid, stored in relfilenode, is tracked for lookups through
+ * indexid under snap; fills the witness when it is.
  */
 bool
-mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w)
+mp_witness(Oid relid, Oid relfilenode, Oid indexid, Snapshot snap,
+		   MpWitness *w)
 {
 	Relation	tgrel;
 	Oid			funcid = InvalidOid;
@@ -441,7 +460,8 @@ mp_witness(Oid relid, Oid indexid, Snapshot snap, MpWitness *w)
 						snap, &funcid, &w->truncate);
 	table_close(tgrel, AccessShareLock);
 	ok = ok && witness_function(funcid, snap, &w->function) &&
-		witness_index(indexid, snap, &w->index);
+		witness_index(indexid, snap, &w->index) &&
+		witness_class(relid, relfilenode, snap, &w->relation);
 	if (!ok)
 		memset(w, 0, sizeof(MpWitness));
 	return ok;
@@ -543,7 +563,8 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 
 	if (!tr->listed)
 	{
-		TransactionId writers[4] = {w->row, w->truncate, w->function, w->index};
+		TransactionId writers[5] = {w->row, w->truncate, w->function, w->index,
+		w->relation};
 		VirtualTransactionId *vxids;
 		int			n;
 
@@ -571,6 +592,10 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 		Snapshot	latest;
 		int			kept = 0;
 
+		/* no new snapshot can be taken under a Gather: try again later */
+		if (IsInParallelMode())
+			return false;
+
 		/* drop the ones that have ended; go on when none is left */
 		for (i = 0; i < tr->nvxids; i++)
 			if (!VirtualXactLock(tr->vxids[i], false))
@@ -591,4 +616,26 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 		tr->trusted = true;
 	}
 	return snapshot_covers(snap, tr);
+}
+
+/* Forget the trust in relid's witness for indexid (the relation is gone). */
+void
+mp_track_forget(Oid relid, Oid indexid)
+{
+	ListCell   *lc;
+
+	foreach(lc, trusts)
+	{
+		MpTrust    *tr = lfirst(lc);
+
+		if (tr->relid == relid && tr->indexid == indexid)
+		{
+			trusts = foreach_delete_current(trusts, lc);
+			if (tr->vxids)
+				pfree(tr->vxids);
+			if (tr->xip)
+				pfree(tr->xip);
+			pfree(tr);
+		}
+	}
 }
