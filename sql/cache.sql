@@ -47,7 +47,7 @@ SELECT (s.target).name FROM memoized_prefetch.fk('book', ARRAY[1]::bigint[], '{a
 
 -- ... also where a statement sees its own rows before their AFTER triggers
 -- fire: in a RETURNING list, with the cache warm from earlier statements
-CREATE FUNCTION pg_temp.author_same(bigint) RETURNS boolean LANGUAGE sql STABLE AS $$
+CREATE FUNCTION pg_temp.author_same(bigint) RETURNS boolean LANGUAGE sql VOLATILE AS $$
   SELECT (SELECT array_agg((s.target).name ORDER BY s.attribute)
           FROM memoized_prefetch.fk('book', ARRAY[$1], NULL, NULL::author) s)
          IS NOT DISTINCT FROM
@@ -59,6 +59,22 @@ SELECT pg_temp.author_same(1), pg_temp.author_same(1) AS warm;
 BEGIN;
 UPDATE author SET name = 'Ann D.' WHERE id = 1 RETURNING name, pg_temp.author_same(1) AS same;
 ROLLBACK;
+-- ... also for an untracked table, where no trigger fires at all: a volatile
+-- function in RETURNING sees each row's new version as the statement writes
+-- it, under snapshots that differ in nothing else
+CREATE TABLE untracked_target (id int PRIMARY KEY, v int NOT NULL);
+CREATE TABLE untracked_source (id int PRIMARY KEY, target_id int REFERENCES untracked_target);
+INSERT INTO untracked_target VALUES (1, 10), (2, 20);
+INSERT INTO untracked_source VALUES (1, 1), (2, 2);
+CREATE FUNCTION pg_temp.untracked_same() RETURNS boolean LANGUAGE sql VOLATILE AS $$
+  SELECT (SELECT array_agg(x ORDER BY x::text)
+          FROM memoized_prefetch.fk('untracked_source', ARRAY[1, 2], NULL, NULL::untracked_target) x)
+         IS NOT DISTINCT FROM
+         (SELECT array_agg(x ORDER BY x::text) FROM (
+            SELECT s.id, 'target_id'::text, t FROM untracked_source s
+            JOIN untracked_target t ON t.id = s.target_id WHERE s.id IN (1, 2)) x) $$;
+UPDATE untracked_target SET v = v + 1 RETURNING id, v, pg_temp.untracked_same() AS same;
+DROP TABLE untracked_source, untracked_target;
 -- ... and in an earlier AFTER trigger of the same row
 CREATE FUNCTION pg_temp.check_same() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -603,8 +603,12 @@ table_for(MpLookup *lk)
 		exit_registered = true;
 	}
 
-	/* a table's own memory counts against max_backend_memory too */
-	while (backend_bytes + TABLE_OVERHEAD > cap)
+	/*
+	 * A table's own memory counts against max_backend_memory too.  With 0
+	 * the cache is off and tables only count the bypasses of the relations
+	 * that exist (dropped ones go, see table_sweep).
+	 */
+	while (cap > 0 && backend_bytes + TABLE_OVERHEAD > cap)
 		if (!table_free_idle() && !evict_any(NULL))
 			return NULL;
 
