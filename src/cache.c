@@ -10,7 +10,9 @@
  * backend-local memory without shared_preload_libraries); a backend-local
  * hash table finds them by key, with the hash and equality of the index.
  * Each table is an LRU capped at cache_size entries, met by evicting its own
- * entries; all tables of a backend share max_backend_memory.  An entry used
+ * entries; all tables of a backend share max_backend_memory, which their own
+ * state counts against too.  A table lives until its relation or index is
+ * dropped (table_sweep), reset() or the backend ends.  An entry used
  * by a call in progress (one call can run inside another) is never evicted
  * before that call ends.  A table whose evicted entries were hardly ever
  * served stores a key only on its second miss (see doorkeeper_start).
@@ -18,9 +20,11 @@
  * Rules (see track.c for buckets and witnesses).  A call bypasses the cache
  * when the snapshot is not MVCC, during recovery, when old_snapshot_threshold
  * is set, when row-level security applies, when the key type has no hash
- * function, or when the transaction wrote the relation through a tracked
- * trigger.  Otherwise an entry e is served under snapshot S when its
- * witness, relfilenode and shape epoch are the current ones and either
+ * function, or when the transaction may have written the relation (it holds
+ * a lock that lets it write: track.c, mp_written).  Otherwise an entry e is
+ * served under snapshot S when its witness and relfilenode are the current
+ * ones, no relcache invalidation of the relation came since it was filled
+ * (both start a new generation of the table), and either
  *
  *	- the xmin rule (tracked relation, not SERIALIZABLE):
  *	  e.stable && B[b].gen == e.g0 && C.gen == e.gc0 && e.m0 < xmin(S),
