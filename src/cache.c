@@ -647,7 +647,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 
 	if (!mp_enabled || lk->via_spi || !lk->hashable || snap == NULL ||
 		!IsMVCCSnapshot(snap) || RecoveryInProgress() ||
-		old_snapshot_threshold >= 0 || mp_written(relid) ||
+		mp_old_snapshot_threshold >= 0 || mp_written(relid) ||
 		cache_size_for(relid) <= 0 || mp_max_backend_memory_kb <= 0)
 	{
 		use->bypass = true;
@@ -667,7 +667,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	/* entries filled under another storage, shape or witness are not used */
 	{
 		MpTable    *t = use->table;
-		Oid			relfilenode = lk->heap->rd_node.relNode;
+		Oid			relfilenode = mp_relfilenumber(lk->heap);
 		uint64		epoch = rel_epoch(relid);
 
 		if (t->relfilenode != relfilenode || t->epoch != epoch ||

@@ -310,7 +310,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	ScanKeyEntryInitializeWithInfo(&skeys[1], 0, 1, BTLessEqualStrategyNumber,
 								   InvalidOid, ik->collation, &lefunc,
 								   (Datum) 0);
-	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
+	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
 	scan->xs_want_itup = true;
 	so = (BTScanOpaque) scan->opaque;
 	slot = table_slot_create(lk->heap, NULL);
@@ -431,7 +431,7 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	out->start = palloc(sizeof(int) * (kcap + 1));
 	out->rows = palloc(sizeof(HeapTuple) * cap);
 
-	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 0, 0);
+	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 0, 0);
 	scan->xs_want_itup = true;
 	index_rescan(scan, NULL, 0, NULL, 0);
 	slot = table_slot_create(lk->heap, NULL);

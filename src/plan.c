@@ -278,7 +278,7 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 static int
 plan_add_pkey(MpPlan *plan, Relation rel, const char *role)
 {
-	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	Oid			pkey = mp_primary_key_index(rel);
 	Relation	index;
 	AttrNumber	attno;
 
@@ -781,18 +781,8 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 			index_covers(&plan->targets[i], plan->rels[plan->targets[i].rel].cols);
 
 	for (i = 0; i < plan->nrels; i++)
-	{
-		RangeTblEntry *rte = makeNode(RangeTblEntry);
-
-		rte->rtekind = RTE_RELATION;
-		rte->relid = plan->rels[i].relid;
-		rte->relkind = RELKIND_RELATION;
-		rte->rellockmode = AccessShareLock;
-		rte->requiredPerms = ACL_SELECT;
-		rte->checkAsUser = InvalidOid;
-		rte->selectedCols = plan->rels[i].cols;
-		plan->rtable = lappend(plan->rtable, rte);
-	}
+		mp_add_select_rte(&plan->rtable, &plan->perminfos,
+						  plan->rels[i].relid, plan->rels[i].cols);
 
 	MemoryContextSwitchTo(old);
 	return plan;
