@@ -69,7 +69,7 @@ mp_check_access(MpPlan *plan)
 	{
 		Oid			nspid = plan->rels[i].nspid;
 
-		if (pg_namespace_aclcheck(nspid, userid, ACL_USAGE) != ACLCHECK_OK)
+		if (mp_namespace_aclcheck(nspid, userid, ACL_USAGE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA,
 						   get_namespace_name(nspid));
 	}

@@ -17,6 +17,8 @@
 
 #include "access/genam.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "utils/acl.h"
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
@@ -80,6 +82,15 @@
 #define mp_conditional_xact_lock_wait(xid)	ConditionalXactLockTableWait(xid, false)
 #else
 #define mp_conditional_xact_lock_wait(xid)	ConditionalXactLockTableWait(xid)
+#endif
+
+/* 16: pg_namespace_aclcheck became object_aclcheck on pg_namespace. */
+#if PG_VERSION_NUM >= 160000
+#define mp_namespace_aclcheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, nspid, roleid, mode)
+#else
+#define mp_namespace_aclcheck(nspid, roleid, mode) \
+	pg_namespace_aclcheck(nspid, roleid, mode)
 #endif
 
 /*
