@@ -501,7 +501,7 @@ table_for(MpLookup *lk)
 	t->ssup.ssup_cxt = cache_cxt;
 	t->ssup.ssup_collation = lk->ik->collation;
 	t->ssup.ssup_attno = 1;
-	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &t->ssup);
+	mp_sortsupport_from_index(lk->index, &t->ssup);
 	MemoryContextSwitchTo(old);
 
 	/* publish the statistics */

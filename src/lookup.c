@@ -69,7 +69,7 @@ mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi, Bitmapset *cols)
 	lk->ssup.ssup_collation = ik->collation;
 	lk->ssup.ssup_nulls_first = false;
 	lk->ssup.ssup_attno = 1;
-	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &lk->ssup);
+	mp_sortsupport_from_index(lk->index, &lk->ssup);
 
 	lk->hashable = OidIsValid(ik->hashproc);
 	if (lk->hashable)

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/stratnum.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "utils/acl.h"
@@ -24,6 +25,7 @@
 #include "storage/lmgr.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
+#include "utils/sortsupport.h"
 
 #if PG_VERSION_NUM < 150000
 #error "memoized_prefetch needs PostgreSQL 15 or later"
@@ -82,6 +84,19 @@
 #define mp_conditional_xact_lock_wait(xid)	ConditionalXactLockTableWait(xid, false)
 #else
 #define mp_conditional_xact_lock_wait(xid)	ConditionalXactLockTableWait(xid)
+#endif
+
+/*
+ * 18: PrepareSortSupportFromIndexRel takes "reverse" where it took the btree
+ * strategy (BTLessStrategyNumber for ascending order).  An int still converts
+ * to bool, so the old call compiles on 18 and sorts in reverse: use this.
+ */
+#if PG_VERSION_NUM >= 180000
+#define mp_sortsupport_from_index(indexrel, ssup) \
+	PrepareSortSupportFromIndexRel(indexrel, false, ssup)
+#else
+#define mp_sortsupport_from_index(indexrel, ssup) \
+	PrepareSortSupportFromIndexRel(indexrel, BTLessStrategyNumber, ssup)
 #endif
 
 /* 16: pg_namespace_aclcheck became object_aclcheck on pg_namespace. */
