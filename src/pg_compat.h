@@ -17,6 +17,7 @@
 
 #include "access/genam.h"
 #include "access/stratnum.h"
+#include "access/tupdesc.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "utils/acl.h"
@@ -97,6 +98,16 @@
 #else
 #define mp_sortsupport_from_index(indexrel, ssup) \
 	PrepareSortSupportFromIndexRel(indexrel, BTLessStrategyNumber, ssup)
+#endif
+
+/*
+ * 18: a TupleDesc keeps a compact copy of each attribute (CompactAttribute),
+ * which must be refreshed when a field of the attribute is changed in place.
+ */
+#if PG_VERSION_NUM >= 180000
+#define mp_tupdesc_attr_changed(desc, i)	populate_compact_attribute(desc, i)
+#else
+#define mp_tupdesc_attr_changed(desc, i)	((void) 0)
 #endif
 
 /* 16: pg_namespace_aclcheck became object_aclcheck on pg_namespace. */
