@@ -27,6 +27,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/table.h"
@@ -760,8 +761,12 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	mp_check_relation(trel, "target table");
 	plan->target = target;
 
-	/* rels[] in the order the plain join's range table lists them */
-	rel = table_open(relid, AccessShareLock);
+	/*
+	 * rels[] in the order the plain join's range table lists them.  Opened
+	 * as any relation, so that mp_check_relation() words the error for an
+	 * index or a composite type as for any other non-table, on every major.
+	 */
+	rel = relation_open(relid, AccessShareLock);
 	mp_check_relation(rel, kind == MP_FK ? "source table" : "link table");
 	if (kind == MP_FK)
 		resolve_fk(plan, rel, attributes, target);
