@@ -49,7 +49,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # every object depends on the private header
-$(OBJS): src/memoized_prefetch.h
+$(OBJS): src/memoized_prefetch.h src/pg_compat.h
 
 # TAP tests live in test/t; their nodes and logs go below ./tmp too.
 define prove_installcheck

@@ -5,7 +5,7 @@
  *		privileges of the plain join, and whether row-level security applies.
  *
  * Privileges are checked on every call, as the executor checks them for the
- * plain join: ExecCheckRTPerms on one RangeTblEntry per relation that lists
+ * plain join: the executor's check on one RangeTblEntry per relation that lists
  * the columns the join reads (the whole row of the target), plus USAGE on
  * each relation's schema, which the plain join needs to name the table.
  *
@@ -91,11 +91,11 @@ mp_check_access(MpPlan *plan)
 	{
 		Oid			nspid = plan->rels[i].nspid;
 
-		if (pg_namespace_aclcheck(nspid, userid, ACL_USAGE) != ACLCHECK_OK)
+		if (mp_namespace_aclcheck(nspid, userid, ACL_USAGE) != ACLCHECK_OK)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_SCHEMA,
 						   get_namespace_name(nspid));
 	}
-	ExecCheckRTPerms(plan->rtable, true);
+	mp_check_rte_perms(plan->rtable, plan->perminfos);
 }
 
 /*

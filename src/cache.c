@@ -645,7 +645,7 @@ table_for(MpLookup *lk)
 	t->ssup.ssup_cxt = cxt;
 	t->ssup.ssup_collation = lk->ik->collation;
 	t->ssup.ssup_attno = 1;
-	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &t->ssup);
+	mp_sortsupport_from_index(lk->index, &t->ssup);
 	MemoryContextSwitchTo(old);
 	t->overhead = TABLE_OVERHEAD;
 	backend_bytes += t->overhead;
@@ -759,7 +759,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 
 	if (!mp_enabled || lk->via_spi || !lk->hashable || snap == NULL ||
 		!IsMVCCSnapshot(snap) || RecoveryInProgress() ||
-		old_snapshot_threshold >= 0 || mp_written(lk->heap) ||
+		mp_old_snapshot_threshold >= 0 || mp_written(lk->heap) ||
 		cache_size_for(relid) <= 0 || mp_max_backend_memory_kb <= 0)
 	{
 		use->bypass = true;
@@ -771,7 +771,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	use->cap = cache_size_for(relid);
 	use->table->cap = use->cap;
 	if (mp_shared_available() &&
-		mp_witness(relid, lk->heap->rd_node.relNode, lk->ik->indexid, snap,
+		mp_witness(relid, mp_relfilenumber(lk->heap), lk->ik->indexid, snap,
 				   &use->witness) &&
 		mp_witness_trusted(relid, lk->ik->indexid, &use->witness, snap))
 		use->xmin_rule = !IsolationIsSerializable();
@@ -780,7 +780,7 @@ mp_cache_begin(MpLookup *lk, bool cacheable)
 	/* entries filled under another storage, shape or witness are not used */
 	{
 		MpTable    *t = use->table;
-		Oid			relfilenode = lk->heap->rd_node.relNode;
+		Oid			relfilenode = mp_relfilenumber(lk->heap);
 
 		if (t->relfilenode != relfilenode ||
 			memcmp(&t->witness, &use->witness, sizeof(MpWitness)) != 0)

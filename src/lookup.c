@@ -69,7 +69,7 @@ mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi, Bitmapset *cols)
 	lk->ssup.ssup_collation = ik->collation;
 	lk->ssup.ssup_nulls_first = false;
 	lk->ssup.ssup_attno = 1;
-	PrepareSortSupportFromIndexRel(lk->index, BTLessStrategyNumber, &lk->ssup);
+	mp_sortsupport_from_index(lk->index, &lk->ssup);
 
 	lk->hashable = OidIsValid(ik->hashproc);
 	if (lk->hashable)
@@ -310,7 +310,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	ScanKeyEntryInitializeWithInfo(&skeys[1], 0, 1, BTLessEqualStrategyNumber,
 								   InvalidOid, ik->collation, &lefunc,
 								   (Datum) 0);
-	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
+	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
 	scan->xs_want_itup = true;
 	so = (BTScanOpaque) scan->opaque;
 	slot = table_slot_create(lk->heap, NULL);
@@ -431,7 +431,7 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	out->start = palloc(sizeof(int) * (kcap + 1));
 	out->rows = palloc(sizeof(HeapTuple) * cap);
 
-	scan = index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 0, 0);
+	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 0, 0);
 	scan->xs_want_itup = true;
 	index_rescan(scan, NULL, 0, NULL, 0);
 	slot = table_slot_create(lk->heap, NULL);

@@ -40,6 +40,8 @@
 #include "utils/relcache.h"
 #include "utils/sortsupport.h"
 
+#include "pg_compat.h"
+
 /* Start loading memory that is about to be read (a hint; no effect if none). */
 #if defined(__GNUC__)
 #define mp_prefetch(addr) __builtin_prefetch(addr)
@@ -144,7 +146,8 @@ typedef struct MpPlan
 
 	int			nrels;
 	MpRel	   *rels;
-	List	   *rtable;			/* RangeTblEntry per rel, for ExecCheckRTPerms */
+	List	   *rtable;			/* RangeTblEntry per rel, for the executor's check */
+	List	   *perminfos;		/* and their RTEPermissionInfo (16+) */
 
 	int			ntargets;
 	MpIndexKey *targets;

@@ -27,6 +27,7 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/table.h"
@@ -279,7 +280,7 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 static int
 plan_add_pkey(MpPlan *plan, Relation rel, const char *role)
 {
-	Oid			pkey = RelationGetPrimaryKeyIndex(rel);
+	Oid			pkey = mp_primary_key_index(rel);
 	Relation	index;
 	AttrNumber	attno;
 
@@ -763,7 +764,12 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	mp_check_relation(trel, "target table");
 	plan->target = target;
 
-	/* rels[] in the order the plain join's range table lists them */
+	/*
+	 * rels[] in the order the plain join's range table lists them.  Opened
+	 * as any relation (an error for an OID of none), so that
+	 * mp_check_relation() words the error for an index or a composite type
+	 * as for any other non-table, on every major.
+	 */
 	rel = mp_open_relation(relid, kind == MP_FK ? "source table" : "link table");
 	mp_check_relation(rel, kind == MP_FK ? "source table" : "link table");
 	if (kind == MP_FK)
@@ -784,18 +790,8 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 			index_covers(&plan->targets[i], plan->rels[plan->targets[i].rel].cols);
 
 	for (i = 0; i < plan->nrels; i++)
-	{
-		RangeTblEntry *rte = makeNode(RangeTblEntry);
-
-		rte->rtekind = RTE_RELATION;
-		rte->relid = plan->rels[i].relid;
-		rte->relkind = RELKIND_RELATION;
-		rte->rellockmode = AccessShareLock;
-		rte->requiredPerms = ACL_SELECT;
-		rte->checkAsUser = InvalidOid;
-		rte->selectedCols = plan->rels[i].cols;
-		plan->rtable = lappend(plan->rtable, rte);
-	}
+		mp_add_select_rte(&plan->rtable, &plan->perminfos,
+						  plan->rels[i].relid, plan->rels[i].cols);
 
 	MemoryContextSwitchTo(old);
 	return plan;

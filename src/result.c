@@ -51,7 +51,14 @@ mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead, bool flat)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	memset(res, 0, sizeof(MpResult));
-	InitMaterializedSRF(fcinfo, 0);
+
+	/*
+	 * The flat forms return record: their descriptor is the executor's
+	 * expectedDesc, which the executor frees once the call has returned, so
+	 * the result gets a copy of it.
+	 */
+	InitMaterializedSRF(fcinfo, flat && rsinfo->expectedDesc != NULL ?
+						MAT_SRF_USE_EXPECTED_DESC : 0);
 	res->rsinfo = rsinfo;
 	res->lead = lead;
 	res->flat = flat;
@@ -64,7 +71,10 @@ mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead, bool flat)
 	 * (s.target).*, would have to copy back.
 	 */
 	if (!flat)
+	{
 		TupleDescAttr(rsinfo->setDesc, lead)->attstorage = TYPSTORAGE_PLAIN;
+		mp_tupdesc_attr_changed(rsinfo->setDesc, lead);
+	}
 }
 
 /*

@@ -571,7 +571,7 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 		/* the witness rows' writers must have sent their invalidations */
 		for (i = 0; i < lengthof(writers); i++)
 			if (TransactionIdIsNormal(writers[i]) &&
-				!ConditionalXactLockTableWait(writers[i]))
+				!mp_conditional_xact_lock_wait(writers[i]))
 				return false;
 
 		vxids = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
