@@ -10,18 +10,26 @@ EXTENSION = memoized_prefetch
 MODULE_big = memoized_prefetch
 OBJS = \
 	src/main.o \
+	src/fk.o \
+	src/m2m.o \
 	src/call.o \
 	src/result.o \
-	src/plan.o \
-	src/keys.o \
-	src/lookup.o \
 	src/access.o \
-	src/shmem.o \
-	src/track.o \
 	src/cache.o \
-	src/stats.o \
-	src/fk.o \
-	src/m2m.o
+	src/cache_store.o \
+	src/cache_admit.o \
+	src/cache_pins.o \
+	src/cache_settings.o \
+	src/lookup.o \
+	src/btpage.o \
+	src/keys.o \
+	src/plans.o \
+	src/resolve.o \
+	src/track.o \
+	src/witness.o \
+	src/snapid.o \
+	src/shmem.o \
+	src/stats.o
 
 DATA = $(wildcard sql/memoized_prefetch--*.sql)
 PGFILEDESC = "memoized_prefetch - chunked foreign-key prefetch"
@@ -48,8 +56,8 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# every object depends on the private header
-$(OBJS): src/memoized_prefetch.h src/pg_compat.h
+# every object depends on the headers
+$(OBJS): $(wildcard src/*.h) src/pg_compat.h
 
 # TAP tests live in test/t; their nodes and logs go below ./tmp too.
 define prove_installcheck

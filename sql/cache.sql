@@ -22,6 +22,7 @@ SELECT * FROM my_stats;
 -- tracked: reused across transactions; a write moves only its key
 SELECT memoized_prefetch.track('author');
 SELECT memoized_prefetch.track('author');  -- idempotent
+SELECT memoized_prefetch.tracked('author') AS tracked, memoized_prefetch.tracked('publisher') AS publisher_tracked;
 SELECT tgname, tgenabled, tgtype FROM pg_trigger WHERE tgrelid = 'author'::regclass AND NOT tgisinternal ORDER BY tgname;
 SELECT memoized_prefetch.reset();
 SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2, 3]::bigint[], NULL, NULL::author);
@@ -194,6 +195,14 @@ SELECT memoized_prefetch.track('author');
 RESET ROLE;
 
 -- untrack drops the triggers
+SELECT memoized_prefetch.untrack('author');
+SELECT memoized_prefetch.tracked('author') AS tracked;
+-- a trigger of the same name that is not enabled ALWAYS does not count
+SELECT memoized_prefetch.track('author');
+ALTER TABLE author ENABLE TRIGGER memoized_prefetch_row;
+SELECT memoized_prefetch.tracked('author') AS tracked;
+SELECT memoized_prefetch.track('author');
+SELECT memoized_prefetch.tracked('author') AS tracked;
 SELECT memoized_prefetch.untrack('author');
 SELECT count(*) FROM pg_trigger WHERE tgrelid = 'author'::regclass AND NOT tgisinternal;
 DROP ROLE regress_mp_cache_other;

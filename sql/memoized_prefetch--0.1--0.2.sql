@@ -10,6 +10,13 @@ RETURNS trigger
 AS 'MODULE_PATHNAME', 'memoized_prefetch_bump'
 LANGUAGE C;
 
+-- Whether a table has the triggers track() creates, as the cache requires
+-- them (their names, types, enabling, function and arguments).
+CREATE FUNCTION @extschema@.tracked(target regclass)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'memoized_prefetch_tracked'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
 -- Register a table for reuse of its rows across statements and transactions:
 -- two ENABLE ALWAYS triggers.  Needs ownership of the table; idempotent.
 CREATE FUNCTION @extschema@.track(target regclass)
@@ -29,13 +36,7 @@ BEGIN
         RAISE EXCEPTION 'must be owner of table %', target
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF (SELECT count(*) FROM pg_trigger t
-        WHERE t.tgrelid = target
-          AND t.tgfoid = '@extschema@.bump()'::regprocedure
-          AND t.tgenabled = 'A' AND t.tgqual IS NULL AND t.tgnargs = 0
-          AND t.tgattr = '' AND NOT t.tgisinternal
-          AND ((t.tgname = 'memoized_prefetch_row' AND t.tgtype = 29)
-               OR (t.tgname = 'memoized_prefetch_truncate' AND t.tgtype = 32))) = 2 THEN
+    IF @extschema@.tracked(target) THEN
         RETURN;
     END IF;
     PERFORM @extschema@.untrack(target);

@@ -26,7 +26,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 
-#include "memoized_prefetch.h"
+#include "access.h"
 
 /*
  * Refuse relations whose plain join this extension cannot reproduce exactly:

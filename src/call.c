@@ -23,7 +23,7 @@
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
-#include "memoized_prefetch.h"
+#include "call.h"
 
 /*
  * Check the caller's privileges, open the lookups of every target and find
@@ -57,27 +57,29 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	mp_check_access(plan);
 	call->plan = plan;
 	call->idtype = elemtype;
-	call->lookups = palloc0(sizeof(MpLookup) * plan->ntargets);
+	call->lookups = palloc0(sizeof(MpLookup) * plan->nirels);
+	call->uses = palloc0(sizeof(MpCacheUse) * plan->nirels);
 	mp_cache_call_begin();
-	for (i = 0; i < plan->ntargets; i++)
+	for (i = 0; i < plan->nirels; i++)
 	{
-		MpIndexKey *ik = &plan->targets[i];
+		MpIndexedRel *ik = &plan->irels[i];
 
 		mp_lookup_open(&call->lookups[i], ik, mp_rls_applies(ik->relid),
 					   plan->rels[ik->rel].cols);
 		/* fk's source rows are the chunk itself: not worth keeping */
-		mp_cache_begin(&call->lookups[i], !(plan->kind == MP_FK && i == 0));
+		mp_cache_begin(&call->uses[i], &call->lookups[i],
+					   !(plan->kind == MP_FK && i == 0));
 	}
 	/* the last hop of every path reaches the target table */
 	if (plan->npaths > 0)
 	{
 		MpPath	   *path = &plan->paths[0];
 
-		call->rowdesc = RelationGetDescr(call->lookups[path->hops[path->nhops - 1].target].heap);
+		call->rowdesc = RelationGetDescr(call->lookups[path->hops[path->nhops - 1].irel].heap);
 	}
 	else
 	{
-		Relation	trel = table_open(plan->target, NoLock);	/* locked by the plan */
+		Relation	trel = table_open(plan->target_relid, NoLock);	/* locked by the plan */
 
 		call->rowdesc = CreateTupleDescCopy(RelationGetDescr(trel));
 		table_close(trel, NoLock);
@@ -96,7 +98,7 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 		n++;
 	}
 	mp_keyset_build(&call->idkeys, &call->lookups[0], keys, n);
-	mp_cache_rows(&call->lookups[0], &call->idkeys, &call->idrows);
+	mp_cache_rows(&call->uses[0], &call->lookups[0], &call->idkeys, &call->idrows);
 }
 
 void
@@ -104,7 +106,7 @@ mp_call_end(MpCall *call)
 {
 	int			i;
 
-	for (i = 0; i < call->plan->ntargets; i++)
+	for (i = 0; i < call->plan->nirels; i++)
 		mp_lookup_close(&call->lookups[i]);
 	mp_cache_call_end();
 	MemoryContextSwitchTo(call->oldcxt);
@@ -147,7 +149,13 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 						plan->npaths, nstart),
 				 errhint("Pass fewer source ids or fewer attributes in one call.")));
 	cur = palloc(sizeof(HeapTuple) * Max((Size) plan->npaths * nstart, 1));
-	batches = palloc0(sizeof(Batch) * plan->ntargets);
+	batches = palloc0(sizeof(Batch) * plan->nirels);
+	for (t = 0; t < plan->nirels; t++)
+	{
+		batches[t].cap = 64;
+		batches[t].keys = palloc(sizeof(Datum) * batches[t].cap);
+		batches[t].refs = palloc(sizeof(int) * batches[t].cap);
+	}
 	for (p = 0; p < plan->npaths; p++)
 		memcpy(&cur[(Size) p * nstart], start, sizeof(HeapTuple) * nstart);
 
@@ -163,8 +171,8 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 			if (d >= path->nhops)
 				continue;
 			hop = &path->hops[d];
-			desc = RelationGetDescr(call->lookups[d == 0 ? 0 : path->hops[d - 1].target].heap);
-			b = &batches[hop->target];
+			desc = RelationGetDescr(call->lookups[d == 0 ? 0 : path->hops[d - 1].irel].heap);
+			b = &batches[hop->irel];
 			for (s = 0; s < nstart; s++)
 			{
 				int			ref = p * nstart + s;
@@ -181,11 +189,10 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 				}
 				if (b->n == b->cap)
 				{
-					b->cap = Max(b->cap * 2, 64);
-					b->keys = b->keys ? repalloc(b->keys, sizeof(Datum) * b->cap) :
-						palloc(sizeof(Datum) * b->cap);
-					b->refs = b->refs ? repalloc(b->refs, sizeof(int) * b->cap) :
-						palloc(sizeof(int) * b->cap);
+					int			cap = b->cap;
+
+					b->keys = mp_grow(b->keys, sizeof(Datum), &cap, b->n + 1);
+					b->refs = mp_grow(b->refs, sizeof(int), &b->cap, b->n + 1);
 				}
 				b->keys[b->n] = value;
 				b->refs[b->n] = ref;
@@ -193,7 +200,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 			}
 		}
 
-		for (t = 0; t < plan->ntargets; t++)
+		for (t = 0; t < plan->nirels; t++)
 		{
 			Batch	   *b = &batches[t];
 			MpKeySet	ks;
@@ -203,7 +210,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 			if (b->n == 0)
 				continue;
 			mp_keyset_build(&ks, &call->lookups[t], b->keys, b->n);
-			mp_cache_rows(&call->lookups[t], &ks, &rows);
+			mp_cache_rows(&call->uses[t], &call->lookups[t], &ks, &rows);
 			for (i = 0; i < b->n; i++)
 			{
 				int			g = ks.group[i];

@@ -18,7 +18,7 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
-#include "memoized_prefetch.h"
+#include "call.h"
 
 PG_FUNCTION_INFO_V1(memoized_prefetch_fk);
 PG_FUNCTION_INFO_V1(memoized_prefetch_fk_flat);
@@ -29,16 +29,16 @@ PG_FUNCTION_INFO_V1(memoized_prefetch_fk_flat);
  * its data follow each other in its entry, so the first three cache lines
  * from it hold both for a typical row.
  */
-#define PREFETCH_AHEAD 12
+#define CPU_PREFETCH_AHEAD 12
 
 static inline void
-prefetch_row(HeapTuple row)
+cpu_prefetch_row(HeapTuple row)
 {
 	if (row)
 	{
-		mp_prefetch(row);
-		mp_prefetch((char *) row + 64);
-		mp_prefetch((char *) row + 128);
+		mp_cpu_prefetch(row);
+		mp_cpu_prefetch((char *) row + 64);
+		mp_cpu_prefetch((char *) row + 128);
 	}
 }
 
@@ -90,9 +90,9 @@ fk_call(FunctionCallInfo fcinfo, bool flat)
 	res.nulls[0] = res.nulls[1] = false;
 	for (i = 0; i < ks->n; i++)
 	{
-		if (i + PREFETCH_AHEAD < ks->n)
+		if (i + CPU_PREFETCH_AHEAD < ks->n)
 			for (p = 0; p < plan->npaths; p++)
-				prefetch_row(final[p * nd + ks->group[i + PREFETCH_AHEAD]]);
+				cpu_prefetch_row(final[p * nd + ks->group[i + CPU_PREFETCH_AHEAD]]);
 		g = ks->group[i];
 		if (ks->first[g] != i)
 			continue;

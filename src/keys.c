@@ -22,7 +22,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
-#include "memoized_prefetch.h"
+#include "lookup.h"
 
 /*
  * Decide how values of srctype become keys of keytype: unchanged when the

@@ -21,6 +21,9 @@
  * reads are selected, and the rows are rebuilt in the relation's descriptor
  * with the other columns NULL.
  *
+ * The merge reads btree's own record of the leaf page it is on, through
+ * btpage.c alone, so that a new major's btree changes touch one file.
+ *
  * Callers see rows as HeapTuples in the relation's descriptor, grouped per
  * distinct key (MpRows), whichever path produced them.
  *
@@ -33,7 +36,6 @@
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/itup.h"
-#include "access/nbtree.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -44,6 +46,7 @@
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "storage/predicate.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -53,10 +56,11 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
-#include "memoized_prefetch.h"
+#include "btpage.h"
+#include "lookup.h"
 
 void
-mp_lookup_open(MpLookup *lk, MpIndexKey *ik, bool via_spi, Bitmapset *cols)
+mp_lookup_open(MpLookup *lk, MpIndexedRel *ik, bool via_spi, Bitmapset *cols)
 {
 	memset(lk, 0, sizeof(MpLookup));
 	lk->ik = ik;
@@ -81,17 +85,6 @@ mp_lookup_close(MpLookup *lk)
 {
 	index_close(lk->index, NoLock);
 	table_close(lk->heap, NoLock);
-}
-
-/* Make room for one more row. */
-static inline void
-rows_reserve(MpRows *out, int n, int *cap)
-{
-	if (n >= *cap)
-	{
-		*cap *= 2;
-		out->rows = repalloc(out->rows, sizeof(HeapTuple) * *cap);
-	}
 }
 
 /*
@@ -196,66 +189,6 @@ index_row(MpLookup *lk, IndexScanDesc scan, TupleDesc desc, Datum *values,
 }
 
 /*
- * The btree scan's own record of the leaf page it is reading: the entries at
- * or after its scan key, items[0 .. lastItem], the current one itemIndex,
- * with copies of their index tuples (xs_want_itup).  This compares item's
- * key with "key".
- */
-static int
-compare_item(MpLookup *lk, IndexScanDesc scan, int item, Datum key)
-{
-	BTScanOpaque so = (BTScanOpaque) scan->opaque;
-	IndexTuple	itup = (IndexTuple) (so->currTuples +
-									 so->currPos.items[item].tupleOffset);
-	bool		isnull;
-	Datum		itemkey = index_getattr(itup, 1, scan->xs_itupdesc, &isnull);
-
-	return ApplySortComparator(itemkey, isnull, key, false, &lk->ssup);
-}
-
-/*
- * Whether "key" lies beyond the leaf page the scan is reading, so that the
- * scan should descend the index again.
- */
-static bool
-beyond_page(MpLookup *lk, IndexScanDesc scan, Datum key)
-{
-	BTScanOpaque so = (BTScanOpaque) scan->opaque;
-
-	if (!BTScanPosIsValid(so->currPos) || so->currTuples == NULL)
-		return true;
-	return compare_item(lk, scan, so->currPos.lastItem, key) < 0;
-}
-
-/*
- * Move the scan to just before the page's first entry >= "key", which
- * beyond_page() said is on this page, by a binary search of the page's items
- * rather than stepping through them.  The entries skipped are on a page the
- * scan has read (and, in SERIALIZABLE, predicate-locked) already.  Called
- * right after index_getnext_tid(), before any heap fetch, so no hint that the
- * current entry is dead (kill_prior_tuple) is pending for the item left.
- */
-static void
-skip_within_page(MpLookup *lk, IndexScanDesc scan, Datum key)
-{
-	BTScanOpaque so = (BTScanOpaque) scan->opaque;
-	int			lo = so->currPos.itemIndex + 1;
-	int			hi = so->currPos.lastItem;
-
-	Assert(!scan->kill_prior_tuple);
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (compare_item(lk, scan, mid, key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	so->currPos.itemIndex = lo - 1;
-}
-
-/*
  * The index path.  The distinct keys are sorted in index order, so one scan
  * "first key <= key <= last key" walks the index forward and is merged with
  * them: a key equal to the entry gets the entry's visible heap tuple, keys
@@ -276,10 +209,9 @@ skip_within_page(MpLookup *lk, IndexScanDesc scan, Datum key)
 static void
 lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 {
-	MpIndexKey *ik = lk->ik;
+	MpIndexedRel *ik = lk->ik;
 	TupleDesc	desc = RelationGetDescr(lk->heap);
 	IndexScanDesc scan;
-	BTScanOpaque so;
 	TupleTableSlot *slot;
 	ScanKeyData skeys[2];
 	FmgrInfo	gefunc;
@@ -297,6 +229,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	BlockNumber page = InvalidBlockNumber;	/* the leaf page being read */
 	int			page_unused = 0;	/* entries it read of no key */
 	int			jpage = 0;		/* the first key not passed on arrival */
+	int			nitems;			/* entries on the page */
 	bool		indexonly = ik->indexonly && IsMVCCSnapshot(GetActiveSnapshot());
 	Buffer		vmbuffer = InvalidBuffer;
 	Datum	   *values = palloc(sizeof(Datum) * desc->natts);
@@ -312,7 +245,6 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 								   (Datum) 0);
 	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
 	scan->xs_want_itup = true;
-	so = (BTScanOpaque) scan->opaque;
 	slot = table_slot_create(lk->heap, NULL);
 
 	/* j walks the keys in index order */
@@ -347,10 +279,10 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			continue;
 		}
 		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
-		if (so->currPos.currPage != page)
+		if (mp_btpage_current(scan, &nitems) != page)
 		{
-			page = so->currPos.currPage;
-			page_unused = so->currPos.lastItem - so->currPos.firstItem + 1;
+			page = mp_btpage_current(scan, &nitems);
+			page_unused = nitems;
 			jpage = j;
 		}
 
@@ -363,7 +295,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			break;
 		if (cmp < 0)
 		{
-			if (beyond_page(lk, scan, ks->distinct[order[j]]))
+			if (mp_btpage_beyond(scan, &lk->ssup, ks->distinct[order[j]]))
 			{
 				/* sparse keys: the next descents read only their key */
 				if (!tight && page_unused > (j - jpage) * TIGHT_ENTRIES)
@@ -371,7 +303,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 				positioned = false;
 			}
 			else
-				skip_within_page(lk, scan, ks->distinct[order[j]]);
+				mp_btpage_skip_to(scan, &lk->ssup, ks->distinct[order[j]]);
 			continue;
 		}
 
@@ -393,9 +325,10 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			first = false;
 			if (n >= cap)
 			{
-				cap *= 2;
-				rows = repalloc(rows, sizeof(HeapTuple) * cap);
-				rowkey = repalloc(rowkey, sizeof(int) * cap);
+				int			c = cap;
+
+				rows = mp_grow(rows, sizeof(HeapTuple), &c, n + 1);
+				rowkey = mp_grow(rowkey, sizeof(int), &cap, n + 1);
 			}
 			rowkey[n] = order[j];
 			rows[n++] = row;
@@ -450,11 +383,12 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 		{
 			if (nd == limit)
 				break;
-			if (nd == kcap)
+			if (nd + 1 >= kcap)
 			{
-				kcap *= 2;
-				ks->distinct = repalloc(ks->distinct, sizeof(Datum) * kcap);
-				out->start = repalloc(out->start, sizeof(int) * (kcap + 1));
+				int			c = kcap;
+
+				ks->distinct = mp_grow(ks->distinct, sizeof(Datum), &c, nd + 2);
+				out->start = mp_grow(out->start, sizeof(int), &kcap, nd + 2);
 			}
 			ks->distinct[nd] = datumCopy(key, typbyval, typlen);
 			out->start[nd] = n;
@@ -462,7 +396,7 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 		}
 		while ((row = entry_next_row(scan, slot, desc, &first)) != NULL)
 		{
-			rows_reserve(out, n, &cap);
+			out->rows = mp_grow(out->rows, sizeof(HeapTuple), &cap, n + 1);
 			out->rows[n++] = row;
 		}
 	}

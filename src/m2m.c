@@ -18,14 +18,14 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 
-#include "memoized_prefetch.h"
+#include "call.h"
 
 PG_FUNCTION_INFO_V1(memoized_prefetch_m2m);
 PG_FUNCTION_INFO_V1(memoized_prefetch_m2m_flat);
 
 typedef struct LinkSortArg
 {
-	HeapTuple  *targets;
+	HeapTuple  *rows;			/* the target row of each link row */
 	TupleDesc	desc;
 	AttrNumber	attno;
 	SortSupport ssup;
@@ -40,8 +40,8 @@ compare_links(const void *a, const void *b, void *arg)
 	int			ib = *(const int *) b;
 	bool		na;
 	bool		nb;
-	Datum		ka = heap_getattr(la->targets[ia], la->attno, la->desc, &na);
-	Datum		kb = heap_getattr(la->targets[ib], la->attno, la->desc, &nb);
+	Datum		ka = heap_getattr(la->rows[ia], la->attno, la->desc, &na);
+	Datum		kb = heap_getattr(la->rows[ib], la->attno, la->desc, &nb);
 	int			r = ApplySortComparator(ka, na, kb, nb, la->ssup);
 
 	return r != 0 ? r : (ia > ib) - (ia < ib);
@@ -58,7 +58,7 @@ m2m_call(FunctionCallInfo fcinfo, bool flat)
 	HeapTuple  *final;
 	LinkSortArg arg;
 	int		   *order;
-	int			target;
+	int			irel;
 	int			i;
 
 	if (PG_ARGISNULL(0))
@@ -80,11 +80,11 @@ m2m_call(FunctionCallInfo fcinfo, bool flat)
 	links = &call.idrows;
 	final = mp_call_walk(&call, links->rows, links->start[ks->ndistinct]);
 
-	target = plan->paths[0].hops[0].target;
-	arg.targets = final;
+	irel = plan->paths[0].hops[0].irel;
+	arg.rows = final;
 	arg.desc = call.rowdesc;
-	arg.attno = plan->targets[target].attno;
-	arg.ssup = &call.lookups[target].ssup;
+	arg.attno = plan->irels[irel].attno;
+	arg.ssup = &call.lookups[irel].ssup;
 	order = palloc(sizeof(int) * (links->start[ks->ndistinct] + 1));
 
 	res.nulls[0] = false;

@@ -23,7 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
-#include "memoized_prefetch.h"
+#include "call.h"
 
 /* Check that column "col" of the result has the type the call returns there. */
 static void

@@ -21,10 +21,11 @@
  * evicted, never when one is served.
  *
  * Slots: slot i belongs to the backend whose BackendId is i + 1.  Its LWLock
- * is taken exclusively by the owner to link or unlink one of its tables
- * (filling a new relation, reset, exit) and in shared mode by the stats
- * view to walk the list; counters inside a table are written by the owner
- * with unlocked atomic writes and read with atomic reads.
+ * is taken exclusively by the owner to link or unlink the statistics of one
+ * of its caches (a new relation, a dropped one, reset, exit) and in shared
+ * mode by the stats view to walk the list; counters inside a cache's
+ * statistics are written by the owner with unlocked atomic writes and read
+ * with atomic reads.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,13 +39,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "memoized_prefetch.h"
-
-/* GUCs */
-int			mp_shared_memory_kb = 64 * 1024;
-int			mp_max_backend_memory_kb = 16 * 1024;
-int			mp_cache_size = 10000;
-bool		mp_enabled = true;
+#include "shmem.h"
 
 typedef struct MpShared
 {
@@ -113,7 +108,7 @@ mp_shmem_startup(void)
 			shared->slots[i].lock = &locks[i].lock;
 			shared->slots[i].pid = 0;
 			shared->slots[i].dbid = InvalidOid;
-			shared->slots[i].tables = InvalidDsaPointer;
+			shared->slots[i].caches = InvalidDsaPointer;
 		}
 		area = dsa_create_in_place(place, shared->poolsize,
 								   LWLockNewTrancheId(), NULL);
@@ -147,17 +142,6 @@ mp_bucket(uint32 b)
 	return &shared->buckets[b & (MP_NBUCKETS - 1)];
 }
 
-/* xid as a 64-bit FullTransactionId value; xid must not be after next. */
-uint64
-mp_widen_xid(TransactionId xid, FullTransactionId next)
-{
-	uint32		epoch = EpochFromFullTransactionId(next);
-
-	if (xid > XidFromFullTransactionId(next))
-		epoch--;
-	return U64FromFullTransactionId(FullTransactionIdFromEpochAndXid(epoch, xid));
-}
-
 /* Writers: raise maxw to xid, then move gen. */
 void
 mp_bucket_bump(MpBucket *bucket, uint64 xid)
@@ -181,7 +165,7 @@ pool_detach(int code, Datum arg)
 	MpSlot	   *slot = &shared->slots[MyBackendId - 1];
 
 	LWLockAcquire(slot->lock, LW_EXCLUSIVE);
-	slot->tables = InvalidDsaPointer;
+	slot->caches = InvalidDsaPointer;
 	slot->pid = 0;
 	LWLockRelease(slot->lock);
 	if (pool)
@@ -214,7 +198,7 @@ mp_my_slot(void)
 		LWLockAcquire(slot->lock, LW_EXCLUSIVE);
 		slot->pid = MyProcPid;
 		slot->dbid = MyDatabaseId;
-		slot->tables = InvalidDsaPointer;
+		slot->caches = InvalidDsaPointer;
 		LWLockRelease(slot->lock);
 		before_shmem_exit(pool_detach, (Datum) 0);
 	}
@@ -262,41 +246,4 @@ void *
 mp_pool_address(dsa_pointer dp)
 {
 	return dsa_get_address(pool, dp);
-}
-
-/* The GUCs; called from _PG_init. */
-void
-mp_define_gucs(void)
-{
-	/* a PGC_POSTMASTER variable can only be defined while preloading */
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("memoized_prefetch.shared_memory",
-								"Size of the shared pool that holds every backend's cache.",
-								"Needs the library in shared_preload_libraries.",
-								&mp_shared_memory_kb,
-								64 * 1024, 1024, MAX_KILOBYTES,
-								PGC_POSTMASTER, GUC_UNIT_KB,
-								NULL, NULL, NULL);
-	DefineCustomIntVariable("memoized_prefetch.max_backend_memory",
-							"Most memory one backend's cache may take.",
-							"From the shared pool when there is one, else from the backend's own memory.",
-							&mp_max_backend_memory_kb,
-							16 * 1024, 0, MAX_KILOBYTES,
-							PGC_SUSET, GUC_UNIT_KB,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("memoized_prefetch.cache_size",
-							"Most entries a backend keeps for one target table.",
-							"memoized_prefetch.configure() overrides it per table.",
-							&mp_cache_size,
-							10000, 0, INT_MAX,
-							PGC_USERSET, 0,
-							NULL, NULL, NULL);
-	DefineCustomBoolVariable("memoized_prefetch.enabled",
-							 "Serves and fills the cache of fetched rows.",
-							 "When off, every lookup reads the tables.",
-							 &mp_enabled,
-							 true,
-							 PGC_USERSET, 0,
-							 NULL, NULL, NULL);
-	MarkGUCPrefixReserved("memoized_prefetch");
 }

@@ -1,25 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * plan.c
- *		Resolving the arguments of a call from the catalogs, and keeping the
- *		result per call site and per backend.
+ * resolve.c
+ *		Resolving the arguments of a call from the catalogs into a plan:
+ *		which relations, key columns, indexes, equality operators and
+ *		coercions it uses (see MpPlan in plan.h).
  *
- * A plan says which relations, key columns, indexes, equality functions and
- * coercions a call uses (see MpPlan).  Resolving it opens every relation
- * involved; a repeated call reuses it:
- *
- *	- per call site, fn_extra points at the plan of the last arguments seen;
- *	- per backend, a short most-recently-used list of plans is searched by
- *	  the arguments' signature, so that new statements, PL/pgSQL functions
- *	  and Django queries with the same arguments find it.
- *
- * Invalidation: a relcache callback clears "valid" on every plan that uses
- * the relation (or on all of them); it only flips flags.  Each call locks the
- * plan's relations and then accepts pending invalidation messages, so a plan
- * that survives that point matches the catalogs the call reads under its
- * locks; otherwise it is resolved again.  Plans are reference counted (the
- * cache and each call site that points at one) and freed at zero; a call
- * site releases its plan when its fn_mcxt is reset.
+ * Resolving opens and locks every relation involved and refuses, with an
+ * error, whatever the plain join would not answer the same way (access.c,
+ * keys.c).  plans.c keeps the result for later calls.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,136 +25,15 @@
 #include "catalog/pg_type.h"
 #include "nodes/parsenodes.h"
 #include "parser/parse_type.h"
-#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "memoized_prefetch.h"
-
-#define MP_PLAN_CACHE_SIZE 64
-
-/* every live plan, most recently used first; "cached" ones form the cache */
-static dlist_head all_plans = DLIST_STATIC_INIT(all_plans);
-static int	ncached = 0;
-static MemoryContext plans_cxt = NULL;
-static bool callback_registered = false;
-static uint64 invalidations = 0;	/* callbacks run so far */
-
-/* What a call site remembers: the arguments of its last call and their plan. */
-typedef struct MpSite
-{
-	MpKind		kind;
-	Oid			relid;
-	Oid			elemtype;
-	Oid			rowtype;
-	struct varlena *attributes; /* flat copy, or NULL */
-	char	   *source_field;
-	char	   *target_field;
-	MpPlan	   *plan;
-	MemoryContextCallback cb;
-} MpSite;
-
-/* ---------- plan lifetime ---------- */
-
-static void
-plan_release(MpPlan *plan)
-{
-	if (--plan->refcount > 0)
-		return;
-	dlist_delete(&plan->node);
-	MemoryContextDelete(plan->cxt);
-}
-
-static void
-plan_relcache_callback(Datum arg, Oid relid)
-{
-	dlist_iter	it;
-
-	invalidations++;
-	dlist_foreach(it, &all_plans)
-	{
-		MpPlan	   *plan = dlist_container(MpPlan, node, it.cur);
-		int			i;
-
-		if (relid == InvalidOid)
-			plan->valid = false;
-		for (i = 0; i < plan->nrels && plan->valid; i++)
-			if (plan->rels[i].relid == relid)
-				plan->valid = false;
-		for (i = 0; i < plan->ntargets && plan->valid; i++)
-			if (plan->targets[i].indexid == relid)
-				plan->valid = false;
-	}
-}
-
-static void
-site_reset_callback(void *arg)
-{
-	MpSite	   *site = (MpSite *) arg;
-
-	if (site->plan)
-		plan_release(site->plan);
-	site->plan = NULL;
-}
-
-/* Drop invalid plans from the cache and find a valid one by signature. */
-static MpPlan *
-cache_find(const char *signature)
-{
-	dlist_mutable_iter it;
-
-	dlist_foreach_modify(it, &all_plans)
-	{
-		MpPlan	   *plan = dlist_container(MpPlan, node, it.cur);
-
-		if (!plan->cached)
-			continue;
-		if (!plan->valid)
-		{
-			plan->cached = false;
-			ncached--;
-			plan_release(plan);
-			continue;
-		}
-		if (strcmp(plan->signature, signature) == 0)
-		{
-			dlist_move_head(&all_plans, &plan->node);
-			return plan;
-		}
-	}
-	return NULL;
-}
-
-static void
-cache_add(MpPlan *plan)
-{
-	MemoryContextSetParent(plan->cxt, plans_cxt);
-	plan->cached = true;
-	plan->refcount = 1;
-	dlist_push_head(&all_plans, &plan->node);
-	if (++ncached > MP_PLAN_CACHE_SIZE)
-	{
-		dlist_iter	it;
-
-		dlist_reverse_foreach(it, &all_plans)
-		{
-			MpPlan	   *old = dlist_container(MpPlan, node, it.cur);
-
-			if (old->cached)
-			{
-				old->cached = false;
-				ncached--;
-				plan_release(old);
-				break;
-			}
-		}
-	}
-}
+#include "access.h"
+#include "plan.h"
 
 /* ---------- resolution ---------- */
 
@@ -206,18 +73,18 @@ plan_add_rel(MpPlan *plan, Relation rel, AttrNumber attno)
  * "attno", added if new.  "unique" demands a plain, immediate unique index.
  */
 static int
-plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
+plan_add_irel(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 				bool need_unique, const char *role)
 {
 	Relation	index;
 	Form_pg_index ix;
-	MpIndexKey *ik;
+	MpIndexedRel *ik;
 	Form_pg_attribute att;
 	int			i;
 
-	for (i = 0; i < plan->ntargets; i++)
-		if (plan->targets[i].relid == RelationGetRelid(rel) &&
-			plan->targets[i].indexid == indexid)
+	for (i = 0; i < plan->nirels; i++)
+		if (plan->irels[i].relid == RelationGetRelid(rel) &&
+			plan->irels[i].indexid == indexid)
 			return i;
 
 	mp_check_relation(rel, role);
@@ -244,9 +111,9 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 				 errmsg("index \"%s\" uses another collation than column \"%s\"",
 						RelationGetRelationName(index), NameStr(att->attname))));
 
-	plan->targets = repalloc(plan->targets,
-							 sizeof(MpIndexKey) * (plan->ntargets + 1));
-	ik = &plan->targets[plan->ntargets];
+	plan->irels = repalloc(plan->irels,
+							 sizeof(MpIndexedRel) * (plan->nirels + 1));
+	ik = &plan->irels[plan->nirels];
 	ik->relid = RelationGetRelid(rel);
 	ik->indexid = indexid;
 	ik->attno = attno;
@@ -273,7 +140,7 @@ plan_add_target(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 		ik->hashproc = InvalidOid;
 	ik->rel = plan_add_rel(plan, rel, attno);
 	index_close(index, NoLock);
-	return plan->ntargets++;
+	return plan->nirels++;
 }
 
 /* The target for the primary key of rel. */
@@ -299,7 +166,7 @@ plan_add_pkey(MpPlan *plan, Relation rel, const char *role)
 				 errdetail("Only primary keys of one column are supported.")));
 	attno = index->rd_index->indkey.values[0];
 	index_close(index, NoLock);
-	return plan_add_target(plan, rel, pkey, attno, true, role);
+	return plan_add_irel(plan, rel, pkey, attno, true, role);
 }
 
 /* The index column (0-based) that returns heap column attno as is, or -1. */
@@ -322,7 +189,7 @@ index_column_of(Relation index, Relation rel, AttrNumber attno)
  * numbers them; the whole row is never covered).
  */
 static bool
-index_covers(MpIndexKey *ik, Bitmapset *cols)
+index_covers(MpIndexedRel *ik, Bitmapset *cols)
 {
 	Relation	rel = table_open(ik->relid, NoLock);
 	Relation	index = index_open(ik->indexid, NoLock);
@@ -417,7 +284,7 @@ resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
 	ForeignKeyCacheInfo *fk = column_fkey(rel, attno, last ? target : InvalidOid, path);
 	Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attno - 1);
 	Relation	next;
-	MpIndexKey *ik;
+	MpIndexedRel *ik;
 	char		what[NAMEDATALEN + 16];
 
 	if (fk == NULL && !last)
@@ -445,13 +312,13 @@ resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
 			elog(ERROR, "cache lookup failed for constraint %u", fk->conoid);
 		conindid = ((Form_pg_constraint) GETSTRUCT(contup))->conindid;
 		ReleaseSysCache(contup);
-		hop->target = plan_add_target(plan, next, conindid, fk->confkey[0],
+		hop->irel = plan_add_irel(plan, next, conindid, fk->confkey[0],
 									  true, "referenced table");
 	}
 	else
-		hop->target = plan_add_pkey(plan, next, "target table");
+		hop->irel = plan_add_pkey(plan, next, "target table");
 
-	ik = &plan->targets[hop->target];
+	ik = &plan->irels[hop->irel];
 	snprintf(what, sizeof(what), "column \"%s\"", NameStr(att->attname));
 	mp_check_join_operator(TupleDescAttr(RelationGetDescr(next), ik->attno - 1)->atttypid,
 						   att->atttypid, ik->opfamily, what);
@@ -685,7 +552,7 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 				 errmsg("source_field and target_field are the same column \"%s\"",
 						get_attname(RelationGetRelid(through), sattno, false))));
 
-	plan_add_target(plan, through, lookup_index_on(through, sattno, tattno), sattno,
+	plan_add_irel(plan, through, lookup_index_on(through, sattno, tattno), sattno,
 					false, "link table");
 
 	plan->npaths = 1;
@@ -700,39 +567,8 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 	table_close(trel, NoLock);
 }
 
-static char *
-plan_signature(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
-			   ArrayType *attributes, const char *sf, const char *tf)
-{
-	StringInfoData s;
-
-	initStringInfo(&s);
-	appendStringInfo(&s, "%c %u %u %u", kind, relid, elemtype, rowtype);
-	if (attributes)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-		int			i;
-
-		deconstruct_array(attributes, TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		appendStringInfo(&s, " [%d]", ARR_NDIM(attributes));
-		for (i = 0; i < n; i++)
-		{
-			char	   *name = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
-
-			appendStringInfo(&s, " %d:%s", name ? (int) strlen(name) : -1,
-							 name ? name : "");
-		}
-	}
-	appendStringInfo(&s, " %d:%s %d:%s", sf ? (int) strlen(sf) : -1, sf ? sf : "",
-					 tf ? (int) strlen(tf) : -1, tf ? tf : "");
-	return s.data;
-}
-
-static MpPlan *
-plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
+MpPlan *
+mp_plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 			 ArrayType *attributes, const char *sf, const char *tf,
 			 char *signature)
 {
@@ -751,7 +587,7 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	plan->valid = true;
 	plan->kind = kind;
 	plan->rels = palloc(sizeof(MpRel));
-	plan->targets = palloc(sizeof(MpIndexKey));
+	plan->irels = palloc(sizeof(MpIndexedRel));
 
 	if (!OidIsValid(target) || get_rel_relkind(target) == RELKIND_COMPOSITE_TYPE)
 		ereport(ERROR,
@@ -762,7 +598,7 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 
 	trel = table_open(target, AccessShareLock);
 	mp_check_relation(trel, "target table");
-	plan->target = target;
+	plan->target_relid = target;
 
 	/*
 	 * rels[] in the order the plain join's range table lists them.  Opened
@@ -782,12 +618,12 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	plan_add_rel(plan, trel, InvalidAttrNumber);
 	table_close(trel, NoLock);
 
-	mp_coercion_init(&plan->idcoerce, elemtype, plan->targets[0].keytype, true,
+	mp_coercion_init(&plan->idcoerce, elemtype, plan->irels[0].keytype, true,
 					 cxt, "source_ids");
 
-	for (i = 0; i < plan->ntargets; i++)
-		plan->targets[i].indexonly =
-			index_covers(&plan->targets[i], plan->rels[plan->targets[i].rel].cols);
+	for (i = 0; i < plan->nirels; i++)
+		plan->irels[i].indexonly =
+			index_covers(&plan->irels[i], plan->rels[plan->irels[i].rel].cols);
 
 	for (i = 0; i < plan->nrels; i++)
 		mp_add_select_rte(&plan->rtable, &plan->perminfos,
@@ -795,135 +631,4 @@ plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 
 	MemoryContextSwitchTo(old);
 	return plan;
-}
-
-/* ---------- call sites ---------- */
-
-static bool
-site_matches(MpSite *site, MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
-			 struct varlena *attributes, const char *sf, const char *tf)
-{
-	if (site->plan == NULL || site->kind != kind || site->relid != relid ||
-		site->elemtype != elemtype || site->rowtype != rowtype)
-		return false;
-	if ((site->attributes == NULL) != (attributes == NULL) ||
-		(attributes && (VARSIZE(attributes) != VARSIZE(site->attributes) ||
-						memcmp(attributes, site->attributes, VARSIZE(attributes)) != 0)))
-		return false;
-	if ((site->source_field == NULL) != (sf == NULL) ||
-		(sf && strcmp(sf, site->source_field) != 0))
-		return false;
-	if ((site->target_field == NULL) != (tf == NULL) ||
-		(tf && strcmp(tf, site->target_field) != 0))
-		return false;
-	return true;
-}
-
-static void
-site_set(MpSite *site, MpPlan *plan, MemoryContext cxt, MpKind kind, Oid relid,
-		 Oid elemtype, Oid rowtype, struct varlena *attributes,
-		 const char *sf, const char *tf)
-{
-	if (site->plan)
-		plan_release(site->plan);
-	if (site->attributes)
-		pfree(site->attributes);
-	if (site->source_field)
-		pfree(site->source_field);
-	if (site->target_field)
-		pfree(site->target_field);
-
-	site->kind = kind;
-	site->relid = relid;
-	site->elemtype = elemtype;
-	site->rowtype = rowtype;
-	site->attributes = attributes ?
-		(struct varlena *) MemoryContextAlloc(cxt, VARSIZE(attributes)) : NULL;
-	if (attributes)
-		memcpy(site->attributes, attributes, VARSIZE(attributes));
-	site->source_field = sf ? MemoryContextStrdup(cxt, sf) : NULL;
-	site->target_field = tf ? MemoryContextStrdup(cxt, tf) : NULL;
-	site->plan = plan;
-	plan->refcount++;
-}
-
-/*
- * The plan for this call's arguments, with every relation it reads locked
- * and the catalogs caught up: resolved on first use, reused afterwards.
- */
-MpPlan *
-mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
-				 Datum attributes, bool attributes_null,
-				 const char *source_field, const char *target_field)
-{
-	FmgrInfo   *flinfo = fcinfo->flinfo;
-	MpSite	   *site = (MpSite *) flinfo->fn_extra;
-	Oid			elemtype = get_fn_expr_argtype(flinfo, 1);
-	Oid			rowtype = get_fn_expr_argtype(flinfo, kind == MP_FK ? 3 : 2);
-	ArrayType  *attrs = attributes_null ? NULL : DatumGetArrayTypeP(attributes);
-
-	if (!callback_registered)
-	{
-		plans_cxt = AllocSetContextCreate(TopMemoryContext,
-										  "memoized_prefetch plans",
-										  ALLOCSET_SMALL_SIZES);
-		CacheRegisterRelcacheCallback(plan_relcache_callback, (Datum) 0);
-		callback_registered = true;
-	}
-	if (site == NULL)
-	{
-		site = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(MpSite));
-		site->cb.func = site_reset_callback;
-		site->cb.arg = site;
-		MemoryContextRegisterResetCallback(flinfo->fn_mcxt, &site->cb);
-		flinfo->fn_extra = site;
-	}
-	elemtype = get_base_element_type(elemtype);
-	if (!OidIsValid(elemtype))
-		elog(ERROR, "could not determine the element type of source_ids");
-
-	for (;;)
-	{
-		MpPlan	   *plan;
-		int			i;
-
-		if (!site_matches(site, kind, relid, elemtype, rowtype,
-						  (struct varlena *) attrs, source_field, target_field) ||
-			!site->plan->valid)
-		{
-			char	   *signature = plan_signature(kind, relid, elemtype, rowtype,
-												   attrs, source_field,
-												   target_field);
-
-			plan = cache_find(signature);
-			if (plan == NULL)
-			{
-				uint64		seen = invalidations;
-
-				plan = plan_resolve(kind, relid, elemtype, rowtype, attrs,
-									source_field, target_field, signature);
-
-				/*
-				 * An invalidation taken in while resolving may concern what
-				 * was read before it: resolve again (every lock is held by
-				 * then, so this settles).
-				 */
-				if (invalidations != seen)
-					plan->valid = false;
-				cache_add(plan);
-			}
-			site_set(site, plan, flinfo->fn_mcxt, kind, relid, elemtype,
-					 rowtype, (struct varlena *) attrs, source_field,
-					 target_field);
-			pfree(signature);
-		}
-		plan = site->plan;
-
-		/* lock, then see every invalidation committed before the locks */
-		for (i = 0; i < plan->nrels; i++)
-			LockRelationOid(plan->rels[i].relid, AccessShareLock);
-		AcceptInvalidationMessages();
-		if (plan->valid)
-			return plan;
-	}
 }

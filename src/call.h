@@ -1,0 +1,59 @@
+/*-------------------------------------------------------------------------
+ *
+ * call.h
+ *		One call of fk() or m2m(), for the SQL functions (fk.c, m2m.c): from
+ *		source ids to target rows (call.c), the result set (result.c), and
+ *		what the call may read (access.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MP_CALL_H
+#define MP_CALL_H
+
+#include "nodes/execnodes.h"
+
+#include "access.h"
+#include "cache.h"
+
+/* call.c: one call of either function, from source ids to target rows */
+typedef struct MpCall
+{
+	MemoryContext cxt;			/* everything of the call */
+	MemoryContext oldcxt;
+	MpPlan	   *plan;
+	MpLookup   *lookups;		/* one per irel */
+	MpCacheUse *uses;			/* how each may use the cache */
+	Oid			idtype;			/* the element type of source_ids */
+	Datum	   *ids;			/* the elements of source_ids that can match */
+	MpKeySet	idkeys;			/* their keys at irels[0] */
+	MpRows		idrows;			/* rows found for them at irels[0] */
+	TupleDesc	rowdesc;		/* descriptor of the target table */
+} MpCall;
+
+extern void mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids);
+extern void mp_call_end(MpCall *call);
+extern HeapTuple *mp_call_walk(MpCall *call, HeapTuple *start, int nstart);
+
+/* result.c: the result set of a call */
+typedef struct MpResult
+{
+	ReturnSetInfo *rsinfo;
+	int			lead;			/* columns before the target row's */
+	bool		flat;			/* the target row spread into its columns */
+	Datum	   *values;			/* a result row; the caller sets the lead */
+	bool	   *nulls;
+	/* flat only */
+	TupleDesc	rowdesc;		/* the target table's descriptor */
+	int			ncols;			/* its columns, dropped ones left out */
+	AttrNumber *attnos;			/* their attribute numbers */
+	Datum	   *rowvalues;		/* a target row, deformed */
+	bool	   *rownulls;
+} MpResult;
+
+extern void mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead,
+						   bool flat);
+extern void mp_result_check(MpResult *res, const Oid *leadtypes,
+							TupleDesc rowdesc);
+extern void mp_emit(MpResult *res, HeapTuple target);
+
+#endif							/* MP_CALL_H */

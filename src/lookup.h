@@ -1,0 +1,68 @@
+/*-------------------------------------------------------------------------
+ *
+ * lookup.h
+ *		The lookup engine: key sets (keys.c) and the rows of a set of
+ *		distinct keys under the active snapshot (lookup.c, btpage.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MP_LOOKUP_H
+#define MP_LOOKUP_H
+
+#include "access/htup.h"
+#include "utils/rel.h"
+#include "utils/sortsupport.h"
+
+#include "plan.h"
+
+/* The lookup of one target during a call (lookup.c). */
+typedef struct MpLookup
+{
+	MpIndexedRel *ik;
+	Relation	heap;
+	Relation	index;
+	bool		via_spi;		/* row-level security applies */
+	Bitmapset  *cols;			/* columns to read when via_spi */
+	SortSupportData ssup;		/* the index's order on its first column */
+	bool		hashable;		/* hashfn agrees with the index's equality */
+	FmgrInfo	hashfn;
+} MpLookup;
+
+/* Distinct keys of a batch, with the map back to the inputs (keys.c). */
+typedef struct MpKeySet
+{
+	int			n;				/* input keys */
+	Datum	   *keys;			/* input keys, of the index's key type */
+	int		   *group;			/* for each input key, its distinct key */
+	int			ndistinct;
+	Datum	   *distinct;		/* distinct keys */
+	uint32	   *hashes;			/* their hashes, or NULL */
+	bool		sorted;			/* distinct keys are in index order */
+	int		   *first;			/* for each distinct key, its first input */
+} MpKeySet;
+
+/*
+ * Rows found for each distinct key of a key set (lookup.c).  Each row's
+ * t_data is a composite datum of the relation's row type, with no external
+ * TOAST pointers: it can be returned as is, and read with heap_getattr.
+ */
+typedef struct MpRows
+{
+	int		   *start;			/* ndistinct + 1 offsets into rows */
+	HeapTuple  *rows;
+} MpRows;
+
+/* keys.c: key sets */
+extern void mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n);
+extern int *mp_keyset_order(const MpKeySet *ks, SortSupport ssup);
+extern int	mp_keyset_find(const MpKeySet *ks, const int *order, SortSupport ssup,
+						   Datum key);
+
+/* lookup.c */
+extern void mp_lookup_open(MpLookup *lk, MpIndexedRel *ik, bool via_spi,
+						   Bitmapset *cols);
+extern void mp_lookup_close(MpLookup *lk);
+extern void mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
+extern void mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out);
+
+#endif							/* MP_LOOKUP_H */

@@ -1,0 +1,148 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.h
+ *		A call's arguments resolved from the catalogs (resolve.c), kept per
+ *		call site and backend (plans.c), and the coercions of values into
+ *		keys they use (keys.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MP_PLAN_H
+#define MP_PLAN_H
+
+#include "fmgr.h"
+#include "lib/ilist.h"
+#include "nodes/bitmapset.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
+
+#include "memoized_prefetch.h"
+
+/*
+ * How values of one type become keys of another.  Resolved once per plan.
+ */
+typedef enum MpCoercionKind
+{
+	MP_COERCE_NONE,				/* same or binary-coercible type */
+	MP_COERCE_NARROW,			/* a wider integer type: range-checked */
+	MP_COERCE_FUNC,				/* an implicit cast function */
+	MP_COERCE_INPUT				/* a string parsed by the key type's input */
+} MpCoercionKind;
+
+typedef struct MpCoercion
+{
+	MpCoercionKind kind;
+	int			nargs;			/* arguments of the cast function */
+	FmgrInfo	func;			/* cast function, or the output function of
+								 * the string type for MP_COERCE_INPUT */
+	FmgrInfo	input;			/* input function of the key type */
+	Oid			ioparam;		/* its type I/O parameter */
+	int64		min;			/* range of the key type, for MP_COERCE_NARROW */
+	int64		max;
+	bool		srcint8;		/* int8 source, else int4 */
+	bool		keyint4;		/* int4 key, else int2 */
+} MpCoercion;
+
+/*
+ * A relation reached through one btree index whose first key column is
+ * "attno": the unit the lookup engine works on.
+ */
+typedef struct MpIndexedRel
+{
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	attno;			/* heap column the index's first key is */
+	Oid			keytype;		/* base type of that column */
+	Oid			collation;		/* collation of the index column */
+	Oid			opfamily;		/* btree operator family of the index column */
+	Oid			eqop;			/* btree "=" of the index's opfamily */
+	RegProcedure eqproc;		/* its function */
+	RegProcedure geproc;		/* btree ">=", same types */
+	RegProcedure leproc;		/* btree "<=", same types */
+	RegProcedure hashproc;		/* hash function of "=", or InvalidOid */
+	int			rel;			/* index into MpPlan.rels */
+	bool		indexonly;		/* the index holds every column read */
+} MpIndexedRel;
+
+/* One step of a path: the column of the previous row that holds the key. */
+typedef struct MpHop
+{
+	AttrNumber	attno;			/* column of the previous relation */
+	int			irel;			/* index into MpPlan.irels */
+	MpCoercion	coerce;			/* column type -> target key type */
+} MpHop;
+
+typedef struct MpPath
+{
+	char	   *name;			/* as the caller spelled it */
+	int			nhops;
+	MpHop	   *hops;
+} MpPath;
+
+/* A relation a call reads, with the columns the plain join would read. */
+typedef struct MpRel
+{
+	Oid			relid;
+	Oid			nspid;
+	Bitmapset  *cols;			/* attnums - FirstLowInvalidHeapAttributeNumber */
+} MpRel;
+
+typedef enum MpKind
+{
+	MP_FK = 'f',
+	MP_M2M = 'm'
+} MpKind;
+
+/*
+ * A resolved call: where the source ids are looked up (irels[0]), the paths
+ * from there to the target table, and everything the privilege checks need.
+ * fk: irels[0] is the source through its primary key, one path per
+ * attribute.  m2m: irels[0] is the link table through an index on its source
+ * column, and the one path is its target column.
+ */
+typedef struct MpPlan
+{
+	dlist_node	node;			/* in the list of all live plans */
+	MemoryContext cxt;			/* holds the plan and everything below */
+	char	   *signature;		/* the arguments it was resolved from */
+	bool		valid;			/* cleared by invalidation callbacks */
+	bool		listed;			/* still in the backend's list of plans */
+	int			refcount;		/* the list + call sites that point at it */
+
+	MpKind		kind;
+	Oid			target_relid;	/* the table of target_type */
+	MpCoercion	idcoerce;		/* source id element -> irels[0] key */
+
+	int			nrels;
+	MpRel	   *rels;
+	List	   *rtable;			/* RangeTblEntry per rel, for the executor's check */
+	List	   *perminfos;		/* and their RTEPermissionInfo (16+) */
+
+	int			nirels;
+	MpIndexedRel *irels;
+
+	int			npaths;
+	MpPath	   *paths;
+	int			maxhops;
+} MpPlan;
+
+/* plans.c */
+extern MpPlan *mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
+								Datum attributes, bool attributes_null,
+								const char *source_field,
+								const char *target_field);
+
+/* resolve.c */
+extern MpPlan *mp_plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
+							   ArrayType *attributes, const char *sf,
+							   const char *tf, char *signature);
+
+/* keys.c: values made into keys */
+extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
+							 bool strings, MemoryContext cxt, const char *what);
+extern bool mp_coerce(MpCoercion *c, Datum value, Datum *key);
+extern void mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
+								   const char *what);
+
+#endif							/* MP_PLAN_H */
