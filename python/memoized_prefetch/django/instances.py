@@ -1,0 +1,221 @@
+"""Building and reusing instances: Target, the instances of one model that a
+config (or a hop of nested attributes) fetches, and the cache that keeps them
+between chunks, reusing an instance only while the server returns the very
+row it was built from."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from operator import itemgetter
+
+from django.db import router
+from django.db.models import QuerySet, prefetch_related_objects
+
+from .sql import (
+    Shape, execute, fk_statement, is_plain, load_all_statement, m2m_statement, make_shape,
+)
+
+_MISSING = object()
+
+
+def builder(shape: Shape):
+    """The function making an instance of a row of ``shape``, as the
+    queryset's iterator would (converters, ``from_db``, select_related()
+    objects, annotations)."""
+    alias = shape.alias
+    connection = shape.connection
+    model = shape.model
+    attnames = shape.attnames
+    converters = shape.converters
+    n = shape.ncols
+    if shape.plain:
+        if converters:
+            def build(values):
+                values = list(values[:n])
+                for i, convs, col in converters:
+                    v = values[i]
+                    for conv in convs:
+                        v = conv(v, col, connection)
+                    values[i] = v
+                return model.from_db(alias, attnames, values)
+        else:
+            def build(values):
+                return model.from_db(alias, attnames, values[:n])
+        return build
+
+    start = shape.start
+    end = start + len(attnames)
+    related_populators = shape.related_populators
+    annotations = shape.annotations
+
+    def build(values):
+        row = list(values[:n])
+        for pos, convs, expression in converters:
+            v = row[pos]
+            for conv in convs:
+                v = conv(v, expression, connection)
+            row[pos] = v
+        obj = model.from_db(alias, attnames, row[start:end])
+        for populator in related_populators:
+            populator.populate(row, obj)
+        for attr_name, col_pos in annotations:
+            setattr(obj, attr_name, row[col_pos])
+        return obj
+    return build
+
+
+class Target:
+    """The instances of one model that a config (or a hop of nested
+    attributes) fetches, with the cache that keeps them between chunks.
+
+    The cache is keyed by database alias and by the row type of the table
+    the server read (so two schemas on the search_path, as django-tenants
+    switches them, never share instances), then by primary key, and holds the
+    row the instance was built from.
+    """
+
+    def __init__(self, model, queryset: QuerySet, lru_cache_size, ordered=False, memoize=True):
+        self.model = model
+        self.queryset = queryset
+        self.lru_cache_size = lru_cache_size
+        self.memoize = memoize and not queryset._prefetch_related_lookups
+        self.plain = is_plain(queryset, ordered)
+        self._shapes = {}
+        self._caches = {}
+        self._prefetch_lookups = queryset._prefetch_related_lookups
+
+    def alias_for(self, source):
+        return self.queryset._db or router.db_for_read(self.model, instance=source)
+
+    def _shape(self, alias) -> Shape:
+        shape = self._shapes.get(alias)
+        if shape is None:
+            shape = make_shape(self.model, self.queryset, self.plain, alias)
+            if not shape.empty:
+                shape.build = builder(shape)
+            self._shapes[alias] = shape
+        return shape
+
+    # -- fetching ------------------------------------------------------------
+
+    def fetch_fk(self, alias, source_model, source_ids, column_paths):
+        """Instances (by primary key) that the paths lead to from the rows
+        of ``source_model`` with these primary keys."""
+        shape = self._shape(alias)
+        if shape.empty:
+            return {}
+        rows, rowtype = execute(shape.connection,
+                                *fk_statement(shape, source_model, source_ids, column_paths))
+        return self._instances(shape, rows, rowtype)
+
+    def fetch_m2m(self, alias, parts):
+        """For each (link, source values): {source value: [instances]} in the
+        order the queryset gives them."""
+        shape = self._shape(alias)
+        groups = [{} for _ in parts]
+        live = [(i, link, values) for i, (link, values) in enumerate(parts) if values]
+        if not live or shape.empty:
+            return (), groups
+        rows, rowtype = execute(shape.connection, *m2m_statement(shape, live))
+
+        tag = len(live) > 1
+        lo = 2 if tag else 1
+        pks = list(map(itemgetter(shape.pk_pos + lo), rows))
+        found = self._resolve(shape, rowtype, dict(zip(pks, rows)), lo)
+        instances = map(found.__getitem__, pks)
+        if tag:
+            for (a, src), inst in zip(map(itemgetter(0, 1), rows), instances):
+                groups[a].setdefault(src, []).append(inst)
+        else:
+            # the rows of a source come together (always, without a queryset)
+            group = groups[live[0][0]]
+            last = append = _MISSING
+            for src, inst in zip(map(itemgetter(0), rows), instances):
+                if src != last:
+                    last = src
+                    lst = group.get(src)
+                    if lst is None:
+                        lst = group[src] = []
+                    append = lst.append
+                append(inst)
+        return found.values(), groups
+
+    def load_all(self, alias):
+        """prefetch_all: fill the cache with up to lru_cache_size rows."""
+        if not self.memoize or self.lru_cache_size == 0:
+            return
+        shape = self._shape(alias)
+        if shape.empty:
+            return
+        statement = load_all_statement(shape, self.queryset, self.lru_cache_size)
+        if statement is None:
+            return
+        rows, rowtype = execute(shape.connection, *statement)
+        self._instances(shape, rows, rowtype)
+
+    # -- instances -----------------------------------------------------------
+
+    def _cache(self, alias, rowtype):
+        if not self.memoize:
+            return None
+        key = (alias, rowtype)
+        cache = self._caches.get(key)
+        if cache is None:
+            cache = self._caches[key] = OrderedDict()
+        return cache
+
+    def _trim(self, cache):
+        if cache is not None:
+            excess = len(cache) - self.lru_cache_size
+            if excess > 0:
+                popitem = cache.popitem
+                for _ in range(excess):
+                    popitem(last=False)
+
+    def _instances(self, shape, rows, rowtype):
+        """{primary key: instance} for rows of the target's columns (and the
+        row type marker)."""
+        found = self._resolve(shape, rowtype, dict(zip(map(itemgetter(shape.pk_pos), rows), rows)))
+        if shape.pk_converted:
+            found = {inst.pk: inst for inst in found.values()}
+        return found
+
+    def _resolve(self, shape, rowtype, rows, lo=0):
+        """{primary key: instance} for {primary key: row}, whose target
+        columns start at ``lo``: cached instances whose row is unchanged,
+        else new ones, which replace them in the cache."""
+        build = shape.build
+        cache = self._cache(shape.alias, rowtype)
+        if cache is None:
+            found = {pk: build(row[lo:] if lo else row) for pk, row in rows.items()}
+        else:
+            found = {}
+            get = cache.get
+            move = cache.move_to_end
+            for pk, row in rows.items():
+                values = row[lo:] if lo else row
+                entry = get(pk)
+                if entry is not None and entry[0] == values:
+                    inst = entry[1]
+                    move(pk)
+                else:
+                    inst = build(values)
+                    cache[pk] = (values, inst)
+                found[pk] = inst
+            self._trim(cache)
+        self._prefetch(found)
+        return found
+
+    def _prefetch(self, found):
+        # A queryset's own prefetch_related() lookups, on this chunk's
+        # instances (never memoized: their prefetched relations could change
+        # without their row changing).
+        if self._prefetch_lookups and found:
+            prefetch_related_objects(list(found.values()), *self._prefetch_lookups)
+
+    def by_key(self, found, key_attname):
+        """The instances by the field foreign keys point at (the primary key
+        unless to_field says otherwise)."""
+        if key_attname == self.model._meta.pk.attname:
+            return found
+        return {getattr(inst, key_attname): inst for inst in found.values()}

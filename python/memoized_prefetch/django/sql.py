@@ -1,0 +1,236 @@
+"""The SQL the adapter sends: how a target's rows come back on a connection
+(its Shape), the statements calling fk() and m2m() and the one loading a
+table for prefetch_all, and the array parameters of source ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as _field
+from typing import Any, Callable, List, Optional
+
+from django.db import connections
+from django.db.models import Field, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.query import ModelIterable, get_related_populators
+
+try:
+    from django.core.exceptions import EmptyResultSet
+except ImportError:  # Django < 4.0
+    from django.db.models.sql.where import EmptyResultSet
+
+SCHEMA = "memoized_prefetch"
+_INTEGER_TYPES = frozenset({
+    "AutoField", "BigAutoField", "SmallAutoField", "IntegerField",
+    "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+    "PositiveBigIntegerField", "PositiveSmallIntegerField",
+})
+
+
+@dataclass
+class Shape:
+    """How the rows of a target come back on one connection: the columns of
+    its table, read straight from the function's result (``plain``), or the
+    rows of its queryset for the keys the function returned (``qs_sql``,
+    ``qs_params``).  Every statement ends its rows with a NULL of the table's
+    row type, whose type tells which table the server read."""
+
+    alias: str
+    connection: Any
+    plain: bool
+    type_sql: str  # the table's row type
+    pk_column: str
+    empty: bool = False  # the queryset gives no rows whatever the keys
+    ncols: int = 0  # the target's columns in a row
+    pk_pos: int = 0
+    converters: list = _field(default_factory=list)  # [(position, converters, expression)]
+    pk_converted: bool = False
+    columns: List[str] = _field(default_factory=list)  # plain: the table's columns
+    qs_sql: str = ""
+    qs_params: list = _field(default_factory=list)
+    qs_aliases: str = ""  # names for the queryset's columns: "c0, c1, ..."
+    # what makes an instance of a row: the model, its fields' attnames and
+    # where their columns start, select_related() objects and annotations
+    model: Optional[type] = None
+    attnames: List[str] = _field(default_factory=list)
+    start: int = 0
+    related_populators: list = _field(default_factory=list)
+    annotations: list = _field(default_factory=list)  # [(name, position)]
+    build: Optional[Callable] = None  # build(row) -> instance, set by instances.Target
+
+
+def is_plain(qs: QuerySet, ordered: bool) -> bool:
+    """Whether the rows of ``qs`` are just the table's rows, so that the
+    target's columns can be read straight from the function's result."""
+    query = qs.query
+    opts = qs.model._meta
+    return (
+        qs._iterable_class is ModelIterable
+        and not qs._prefetch_related_lookups
+        and not query.where
+        and not query.select_related
+        and query.deferred_loading == (frozenset(), True)
+        and not query.annotations
+        and not query.extra
+        and not query.extra_tables
+        and not query.distinct
+        and not query.is_sliced
+        and not query.combinator
+        and not query.select_for_update
+        and query.default_cols
+        and not opts.parents
+        and not (ordered and qs.ordered)
+        and all(type(f).select_format is Field.select_format for f in opts.concrete_fields)
+    )
+
+
+def make_shape(model, queryset: QuerySet, plain: bool, alias: str) -> Shape:
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    opts = model._meta
+    pk = opts.pk
+    shape = Shape(alias, connection, plain, _esc(qn(opts.db_table)), _esc(qn(pk.column)))
+    if plain:
+        fields = opts.concrete_fields
+        shape.ncols = len(fields)
+        shape.columns = [_esc(qn(f.column)) for f in fields]
+        shape.model = model
+        shape.attnames = [f.attname for f in fields]
+        shape.pk_pos = shape.attnames.index(pk.attname)
+        for i, f in enumerate(fields):
+            col = f.get_col(opts.db_table)
+            convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            if convs:
+                shape.converters.append((i, convs, col))
+        shape.pk_converted = any(i == shape.pk_pos for i, _, _ in shape.converters)
+        return shape
+
+    # The queryset restricted to the keys the statement's CTE mp_keys
+    # holds, so that its ORDER BY applies to those rows.
+    restricted = queryset.filter(pk__in=RawSQL("SELECT k FROM mp_keys", ()))
+    compiler = restricted.query.get_compiler(using=alias)
+    try:
+        sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        shape.empty = True
+        return shape
+    select, klass_info = compiler.select, compiler.klass_info
+    n = shape.ncols = compiler.col_count
+    shape.qs_sql = sql
+    shape.qs_params = list(params)
+    shape.qs_aliases = ", ".join("c%d" % i for i in range(n))
+    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    shape.attnames = [s[0].target.attname for s in select[start:end]]
+    if pk.attname not in shape.attnames:
+        raise ValueError("the queryset of %s must select its primary key" % model.__name__)
+    shape.start = start
+    shape.pk_pos = start + shape.attnames.index(pk.attname)
+    converters = compiler.get_converters([s[0] for s in select[:n]])
+    shape.converters = [(pos, convs, expression)
+                        for pos, (convs, expression) in converters.items()]
+    shape.pk_converted = shape.pk_pos in converters
+    shape.related_populators = get_related_populators(klass_info, select, alias)
+    shape.model = klass_info["model"]
+    shape.annotations = list(compiler.annotation_col_map.items())
+    return shape
+
+
+def fk_statement(shape: Shape, source_model, source_ids, column_paths):
+    """The statement (and its parameters) of the targets that the paths lead
+    to from the rows of ``source_model`` with these primary keys."""
+    connection = shape.connection
+    ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection)
+    call = "%s.fk(%%s::regclass, %s, %%s::text[], NULL::%s)" % (
+        SCHEMA, ids_sql, shape.type_sql)
+    params = [connection.ops.quote_name(source_model._meta.db_table), ids, list(column_paths)]
+    if shape.plain:
+        sql = "SELECT %s, NULL::%s FROM %s s" % (
+            ", ".join("(s.target).%s" % c for c in shape.columns), shape.type_sql, call)
+    else:
+        sql = "WITH mp_keys AS (SELECT (s.target).%s AS k FROM %s s) SELECT %s, NULL::%s " \
+            "FROM (%s) AS q(%s)" % (
+                shape.pk_column, call, ", ".join("q.c%d" % i for i in range(shape.ncols)),
+                shape.type_sql, shape.qs_sql, shape.qs_aliases)
+        params = params + shape.qs_params
+    return sql, params
+
+
+def m2m_statement(shape: Shape, live):
+    """The statement (and its parameters) of the targets linked to the source
+    values of each (index, link, values) of ``live``, in the queryset's
+    order.  A row holds the source value, preceded by the index when there
+    are several links."""
+    connection = shape.connection
+    qn = connection.ops.quote_name
+    calls = []
+    params = []
+    for i, link, values in live:
+        ids_sql, ids = _id_array(values, link.source_key, connection)
+        calls.append((i, "%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (
+            SCHEMA, ids_sql, shape.type_sql)))
+        params += [qn(link.table), ids, link.source_column, link.target_column]
+    tag = len(live) > 1
+    if shape.plain:
+        cols = ", ".join("(s.target).%s" % c for c in shape.columns)
+        sql = " UNION ALL ".join(
+            "SELECT %s s.source_id, %s, NULL::%s FROM %s s" % (
+                "%d," % i if tag else "", cols, shape.type_sql, call)
+            for i, call in calls)
+    else:
+        links = " UNION ALL ".join(
+            "SELECT %s s.source_id, (s.target).%s AS k FROM %s s" % (
+                "%d AS a," % i if tag else "", shape.pk_column, call)
+            for i, call in calls)
+        # the queryset's rows for the linked keys, numbered in its order
+        sql = ("WITH mp_keys AS MATERIALIZED (%s) "
+               "SELECT %s l.source_id, %s, NULL::%s FROM mp_keys l JOIN "
+               "(SELECT %s, row_number() OVER () AS mp_n FROM (%s) AS qq(%s)) q "
+               "ON q.c%d = l.k ORDER BY q.mp_n" % (
+                   links, "l.a," if tag else "",
+                   ", ".join("q.c%d" % i for i in range(shape.ncols)), shape.type_sql,
+                   ", ".join("qq.c%d" % i for i in range(shape.ncols)),
+                   shape.qs_sql, shape.qs_aliases, shape.pk_pos))
+        params = params + shape.qs_params
+    return sql, params
+
+
+def load_all_statement(shape: Shape, queryset: QuerySet, limit: int):
+    """The statement (and its parameters) of up to ``limit`` rows of the
+    queryset, or None when it gives none."""
+    if shape.plain:
+        sql = "SELECT %s, NULL::%s FROM %s t LIMIT %d" % (
+            ", ".join("t.%s" % c for c in shape.columns), shape.type_sql,
+            shape.type_sql, limit)
+        return sql, []
+    compiler = queryset.query.chain().get_compiler(using=shape.alias)
+    try:
+        qs_sql, params = compiler.as_sql()
+    except EmptyResultSet:
+        return None
+    sql = "SELECT %s, NULL::%s FROM (%s) AS q(%s) LIMIT %d" % (
+        ", ".join("q.c%d" % i for i in range(shape.ncols)), shape.type_sql,
+        qs_sql, shape.qs_aliases, limit)
+    return sql, params
+
+
+def execute(connection, sql, params):
+    """The rows, and the type of their last column (the row type marker)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        rowtype = cursor.description[-1][1]
+    return rows, rowtype
+
+
+def _esc(sql: str) -> str:
+    """SQL text embedded in a statement that also has %s parameters."""
+    return sql.replace("%", "%%")
+
+
+def _id_array(values, field, connection):
+    """An array parameter of the column type of ``field``: integers as one
+    array literal (cheap to send and to parse), other types adapted by the
+    driver."""
+    db_type = field.rel_db_type(connection)
+    if field.get_internal_type() in _INTEGER_TYPES or db_type in ("integer", "bigint", "smallint"):
+        return "%%s::%s[]" % db_type, "{%s}" % ",".join(map(str, map(int, values)))
+    prep = field.get_db_prep_value
+    return "%%s::%s[]" % _esc(db_type), [prep(v, connection) for v in values]
