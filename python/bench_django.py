@@ -360,6 +360,7 @@ METHODS = {
     "(a) prefetch_related": lambda: run_prefetch_related(),
     "(b) seed algorithm": lambda: run_with(SeedMemoizedPrefetch(*configs())),
     "(c) adapter": lambda: run_with(MemoizedPrefetch(*configs())),
+    "(d) adapter, pause_gc=True": lambda: run_with(MemoizedPrefetch(*configs(), pause_gc=True)),
 }
 
 
