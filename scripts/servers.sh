@@ -162,7 +162,7 @@ in_trixie() {
     rm -rf "$root$copy" && mkdir -p "$root$copy"
     (cd "$top" && tar --exclude=./tmp --exclude=./.git -cf - .) | tar -C "$root$copy" -xf -
     trixie_mount "$root"
-    chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+    chroot "$root" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8 \
         PG=17 MEMOIZED_PREFETCH_IN_TRIXIE=1 bash "$copy/scripts/$script" "$@" || status=$?
     trixie_umount "$root"
     mkdir -p "$top/tmp"

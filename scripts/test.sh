@@ -11,6 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 
+# the suites' instances are UTF-8 (a test needs an ICU collation), whatever
+# the caller's locale (pg_regress ignores LC_ALL)
+export LANG=C.UTF-8
+unset LC_ALL
+
 ensure_server
 if [ "$PG_SOURCE" = trixie ]; then
     in_trixie test.sh "$@"
