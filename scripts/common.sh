@@ -116,9 +116,15 @@ build_and_install() {
     fi
 }
 
+# Run a command as that user; from / when it cannot enter the current
+# directory (the commands are given absolute paths then).
 as_user() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$RUN_USER" -- env PATH="$PG_BIN:$PATH" "$@"
+        if runuser -u "$RUN_USER" -- test -x "$PWD"; then
+            runuser -u "$RUN_USER" -- env PATH="$PG_BIN:$PATH" "$@"
+        else
+            (cd / && runuser -u "$RUN_USER" -- env PATH="$PG_BIN:$PATH" "$@")
+        fi
     else
         env PATH="$PG_BIN:$PATH" "$@"
     fi
