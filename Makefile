@@ -3,7 +3,8 @@
 #   make && make install      build and install into the PostgreSQL of $(PG_CONFIG)
 #   make installcheck         regress, isolation and TAP suites on a temporary,
 #                             preloaded instance (run as a non-root user)
-#   make test                 the whole thing from a fresh Debian 12 machine, as root
+#   make test [PG=17|18]      the whole thing from a fresh Debian 12 machine, as root,
+#                             against PostgreSQL 15 (default), 17 or 18
 #   make demo / make bench    a throwaway cluster under ./tmp with the bookstore data
 
 EXTENSION = memoized_prefetch
@@ -59,10 +60,13 @@ include $(PGXS)
 # every object depends on the headers
 $(OBJS): $(wildcard src/*.h) src/pg_compat.h
 
-# TAP tests live in test/t; their nodes and logs go below ./tmp too.
+# TAP tests live in test/t; their nodes and logs go below ./tmp too
+# (TESTDIR on 15, TESTLOGDIR and TESTDATADIR from 16 on).
 define prove_installcheck
 rm -rf '$(TESTTMP)/tap' && $(MKDIR_P) '$(TESTTMP)/tap' && \
-TESTDIR='$(TESTTMP)/tap' PATH="$(bindir):$$PATH" PGPORT='6$(DEF_PGPORT)' \
+TESTDIR='$(TESTTMP)/tap' TESTLOGDIR='$(TESTTMP)/tap/tmp_check/log' \
+TESTDATADIR='$(TESTTMP)/tap/tmp_check' \
+PATH="$(bindir):$$PATH" PGPORT='6$(DEF_PGPORT)' \
 PG_REGRESS='$(top_builddir)/src/test/regress/pg_regress' \
 $(PROVE) $(PG_PROVE_FLAGS) -I test/t $(PROVE_FLAGS) $(if $(PROVE_TESTS),$(PROVE_TESTS),test/t/*.pl)
 endef
@@ -71,9 +75,14 @@ endef
 testtmp:
 	rm -rf '$(TESTTMP)' && $(MKDIR_P) '$(TESTTMP)/regress' '$(TESTTMP)/isolation'
 
+# PG=15 (default), 17 or 18 chooses the server (scripts/servers.sh); a
+# PG_CONFIG given on the command line or in the environment, one's own.
+PG ?= 15
+SCRIPT_ENV = PG='$(PG)' $(if $(filter command line environment,$(origin PG_CONFIG)),PG_CONFIG='$(PG_CONFIG)')
+
 test:
-	bash scripts/test.sh
+	$(SCRIPT_ENV) bash scripts/test.sh
 demo:
-	bash scripts/bookstore.sh demo
+	$(SCRIPT_ENV) bash scripts/bookstore.sh demo
 bench:
-	bash scripts/bookstore.sh bench
+	$(SCRIPT_ENV) bash scripts/bookstore.sh bench

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
-# Tests of the Django adapter (python/), for "make test": with Debian's
-# python3-django and python3-psycopg2, against a throwaway PostgreSQL 15
-# cluster under tmp/python-pg with the extension preloaded and created in
-# template1 (so in every database Django's test runner creates).
+# Tests of the Django adapter (python/), for "make test": against a
+# throwaway cluster of the server chosen by PG (scripts/common.sh) under
+# tmp/python-pg with the extension preloaded and created in template1 (so in
+# every database Django's test runner creates), once per Django version and
+# driver of DJANGO_MATRIX ("DJANGO/DRIVER ...", DRIVER psycopg2 or psycopg;
+# by default every Django of scripts/servers.sh with both drivers on 15, a
+# smaller matrix on the other majors).  /usr/bin/python3, Debian's.
 # Runs as root (the cluster then belongs to postgres) or as any user.
-# Exits non-zero when a test fails; the last line is the unittest summary.
+# Exits non-zero when a test fails; each run ends with its unittest summary.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 PYTHON=/usr/bin/python3
 . "$top/scripts/common.sh"
 
-# Debian packages: the server, Django 3.2 and a PostgreSQL driver.
-ensure_packages python3-django python3-psycopg2
+# Debian packages: the server, the system's Django and the drivers.
+ensure_server
+if [ -n "${MEMOIZED_PREFETCH_IN_TRIXIE:-}" ]; then
+    ensure_packages python3-django python3-psycopg2 python3-psycopg
+    default_matrix="4.2/psycopg2 4.2/psycopg"
+else
+    ensure_packages python3-django python3-psycopg2
+    case $PG in
+        15) default_matrix="3.2/psycopg2 4.2/psycopg2 4.2/psycopg 5.2/psycopg2 5.2/psycopg" ;;
+        *) default_matrix="3.2/psycopg2 5.2/psycopg" ;;
+    esac
+fi
+matrix=${DJANGO_MATRIX:-$default_matrix}
 
 # The extension, built and installed unless it already is.
 if [ ! -f "$("$PG_CONFIG" --sharedir)/extension/memoized_prefetch.control" ] ||
@@ -22,10 +36,11 @@ fi
 run_user=$RUN_USER
 
 # The cluster's directory: tmp/python-pg, or a fresh one under $TMPDIR for a
-# user who cannot write there.
+# user who cannot write there, or when the user that runs the cluster cannot
+# reach it.
 dir="$top/tmp/python-pg"
 scratch=""
-if ! { mkdir -p "$top/tmp" && rm -rf "$dir" && mkdir "$dir"; } 2>/dev/null; then
+if ! user_can_use "$top" || ! { mkdir -p "$top/tmp" && rm -rf "$dir" && mkdir "$dir"; } 2>/dev/null; then
     dir=$(mktemp -d "${TMPDIR:-/tmp}/memoized_prefetch-python-pg.XXXXXX")
     scratch=$dir
 fi
@@ -52,5 +67,14 @@ as_user "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
     -c "CREATE EXTENSION IF NOT EXISTS memoized_prefetch"
 
 cd "$here"
-PYTHONDONTWRITEBYTECODE=1 PGHOST="$dir" PGPORT="$port" PGUSER="$run_user" \
-    "$PYTHON" tests/runtests.py "$@"
+status=0
+for combo in $matrix; do
+    pypath=$(django_env "${combo%/*}" "${combo#*/}")
+    PYTHONPATH=$pypath "$PYTHON" -c 'import django
+from django.db.backends.postgresql import base
+print("Django %s with %s %s" % (django.get_version(), base.Database.__name__,
+      base.Database.__version__.split()[0]))'
+    PYTHONPATH=$pypath PYTHONDONTWRITEBYTECODE=1 PGHOST="$dir" PGPORT="$port" PGUSER="$run_user" \
+        "$PYTHON" tests/runtests.py "$@" || status=1
+done
+exit "$status"

@@ -12,16 +12,19 @@
 #                                     section (python/bench_django.py) over
 #                                     DJANGO_CHUNKS chunks (10)
 #   QUERIES=bench/parts.tsv               another query file (no Django section)
+#   PG=17, PG=18                          against that major (scripts/servers.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
 mode=${1:-demo}
 
-if [ "$mode" = bench ]; then
-    ensure_packages python3-django python3-psycopg2 python3-lru-dict
-else
-    ensure_packages
+ensure_server
+if [ "$PG_SOURCE" = trixie ]; then
+    in_trixie bookstore.sh "$@"
+    exit
 fi
+[ "$mode" = bench ] && ensure_packages python3-django python3-psycopg2 python3-lru-dict
+server_version
 build_and_install
 mkdir -p tmp
 gcc -O2 -Wall -o tmp/runner bench/runner.c -I"$("$PG_CONFIG" --includedir)" -lpq
@@ -35,7 +38,13 @@ else
     authors=2000 publishers=50 categories=30 books=20000 reviews=40000 chunk=1000
     port=${PGPORT_DEMO:-55501} buffers=128MB
 fi
-dir=$PWD/tmp/$mode-cluster
+# The cluster: tmp/demo-cluster (tmp/demo-cluster-18 for PG=18, ...), or, when
+# the unprivileged user cannot reach this checkout, one under /tmp named after it.
+if user_can_use "$PWD"; then
+    dir=$PWD/tmp/$mode-cluster$PG_SUFFIX
+else
+    dir=/tmp/memoized_prefetch-$mode-cluster$PG_SUFFIX-$(printf %s "$PWD" | md5sum | cut -c1-8)
+fi
 user_dir "$dir"
 
 if [ ! -f "$dir/PG_VERSION" ]; then

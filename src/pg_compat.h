@@ -8,6 +8,22 @@
  * Each entry names the major that changed it.  Included by
  * memoized_prefetch.h.
  *
+ * Checked beyond what the compiler reports, against the 17 and 18 sources:
+ * lookup.c's use of the btree scan's private state (BTScanOpaque: currPos
+ * items[firstItem .. lastItem] in index order, itemIndex advanced by
+ * _bt_next before it reads the next item, currTuples for xs_want_itup) is
+ * unchanged; 17's array-key (SAOP) work and 18's skip scan apply to scans
+ * with arrays or with keys on later columns only, while lookups use one
+ * ">= AND <=" pair on the first column.  MyProcNumber < MaxBackends for every
+ * backend and background worker on 17 and 18 (auxiliary processes, 18's I/O
+ * workers among them, come after), as MyBackendId <= MaxBackends was.
+ * Snapshot fields read (xmin, xmax, xip, xcnt), dsa_create_in_place (a macro
+ * over dsa_create_in_place_ext from 17, same defaults), shmem_request_hook
+ * and the trigger interface are unchanged; 18 runs AFTER triggers as the role
+ * that queued them, which changes nothing for triggers that only write
+ * shared memory.  Calls that still compile but mean something else on 18 are
+ * wrapped below (PrepareSortSupportFromIndexRel).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MP_PG_COMPAT_H

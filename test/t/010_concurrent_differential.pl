@@ -296,7 +296,7 @@ is( $node->safe_psql(
 		'postgres', q{
 SELECT (SELECT count(*) FROM author_t WHERE name LIKE '% w %') > 0,
        (SELECT count(*) FROM author_t WHERE name LIKE '%rolled-back%' OR name LIKE 'failed%'),
-       (SELECT count(*) FROM label WHERE name LIKE '% refilled %') > 0,
+       (SELECT count(*) FROM label_refills) > 0,
        (SELECT count(*) FROM book WHERE id > 3000) > 0}),
 	't|0|t|t',
 	'the writers changed the data; rolled-back changes are gone');

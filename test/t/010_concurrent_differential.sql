@@ -220,9 +220,13 @@ BEGIN
     RETURN nops;
 END $$;
 
--- TRUNCATE of a small tracked table and its refill, in one transaction
+-- TRUNCATE of a small tracked table and its refill, in one transaction;
+-- label_refills counts the refills that committed (later writers rename the
+-- labels, so the labels themselves may keep no trace of one)
+CREATE TABLE label_refills (xid bigint NOT NULL);
 CREATE FUNCTION w_refill_label(tag text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    INSERT INTO label_refills VALUES (txid_current());
     TRUNCATE label;
     INSERT INTO label
     SELECT i, 'label ' || i || ' ' || tag || ' ' || txid_current()
