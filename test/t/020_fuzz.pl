@@ -549,9 +549,17 @@ sub ids_cte
 # position), p the plain join's (pos: the first position of the source id,
 # ord: the position of the attribute, or the target key).  Both in ONE
 # statement: multisets, then the documented order.
+my %diff_sql;    # check id => the statement that shows the rows that differ
+
 sub check_sql
 {
 	my ($cid, $call_rows, $chunk, $plain_rows, $porder) = @_;
+	$diff_sql{$cid} =
+	    "WITH c AS MATERIALIZED ($call_rows),\n"
+	  . ids_cte($chunk) . ",\n"
+	  . "p AS MATERIALIZED ($plain_rows)\n"
+	  . "(SELECT 'only the call: ' || r FROM (SELECT r FROM c EXCEPT ALL SELECT r FROM p) x ORDER BY 1 LIMIT 5) UNION ALL "
+	  . "(SELECT 'only the plain join: ' || r FROM (SELECT r FROM p EXCEPT ALL SELECT r FROM c) y ORDER BY 1 LIMIT 5)";
 	return "WITH c AS MATERIALIZED ($call_rows),\n"
 	  . ids_cte($chunk) . ",\n"
 	  . "p AS MATERIALIZED ($plain_rows)\n"
@@ -786,12 +794,22 @@ sub run_checks
 		    $form eq 'fk_m' ? "fk_m, m.id $r->{mt}{name}, s.m_ref $r->{mref}[0]"
 		  : $form =~ /^fk/ ? "$form, t.id $r->{kt}{name}, columns: "
 		  . join(' ', map { "$_->{name} $_->{type}[0]" . ($_->{fk} ? ' fk' : '') } @{ $r->{fkcols} })
-		  . ", m.t_ref $r->{tref}[0]" . ($r->{tref_fk} ? ' fk' : '')
+		  . ", s.m_ref $r->{mref}[0] to m.id $r->{mt}{name}, m.t_ref $r->{tref}[0]" . ($r->{tref_fk} ? ' fk' : '')
 		  : $form eq 'm2m_rev' ? "m2m_rev, t.id $r->{kt}{name}, l.tgt $r->{ltgt}[0]"
 		  : "$form, t.id $r->{kt}{name}, l.tgt $r->{ltgt}[0]";
-		# the statements of the first two failures of each kind, at most 20
-		push @mismatch_diag, "$what: $bad\n$sql"
-		  if $mismatch_kinds{"$bad: $kind"}++ < 2 && @mismatch_diag < 20;
+		# the statements of the first two failures of each kind, at most 20,
+		# with the rows that differ (from a second run of both sides)
+		if ($mismatch_kinds{"$bad: $kind"}++ < 2 && @mismatch_diag < 20)
+		{
+			my $rows = '';
+			if ($ms ne 't')
+			{
+				my ($d) = eval { $sess->query($diff_sql{$id}) };
+				$sess->{stderr} = '';
+				$rows = "\nrows that differ (second run):\n" . ($d // '');
+			}
+			push @mismatch_diag, "$what: $bad\n$sql$rows";
+		}
 	}
 	return @rest;
 }
