@@ -271,14 +271,47 @@ sub wait_for_server
 # the main session of a round: errors do not stop it
 my $sess;
 
+my ($sess_pid, $p1_logpos);
+
+# (after a crash the server may still be resetting: a few attempts)
 sub sess_start
 {
 	my ($schema) = @_;
-	$sess = $node->background_psql('postgres', on_error_stop => 0);
-	$sess->query_safe('SET client_min_messages = warning');
-	# a check that fails inside a transaction block does not abort it
-	$sess->query_safe('\\set ON_ERROR_ROLLBACK on');
-	$sess->query_safe("SET search_path = $schema, public") if $schema;
+	for my $attempt (1 .. 10)
+	{
+		my $ok = eval {
+			$sess = $node->background_psql('postgres', on_error_stop => 0);
+			$sess->query_safe('SET client_min_messages = warning');
+			# a check that fails inside a transaction block does not abort it
+			$sess->query_safe('\\set ON_ERROR_ROLLBACK on');
+			$sess->query_safe("SET search_path = $schema, public") if $schema;
+			$sess_pid = $sess->query_safe('SELECT pg_backend_pid()');
+			1;
+		};
+		return if $ok;
+		sleep 1;
+		wait_for_server();
+	}
+	die 'could not start a session';
+}
+
+# Ends the round's session: its backend must not crash as it exits.
+sub sess_end
+{
+	my ($r) = @_;
+	$sess->quit;
+	$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $sess_pid")
+	  or die "backend $sess_pid did not exit";
+	wait_for_server();
+	my $log = slurp_file($node->logfile, $p1_logpos);
+	$p1_logpos = -s $node->logfile;
+	if ($log =~ /server process \(PID $sess_pid\) was terminated by ([^\n]*)/)
+	{
+		$count{crashes}++;
+		$mismatch_kinds{"crash: $r->{kt}{name} at backend exit"}++;
+		push @crash_diag, "$r->{desc}: the backend crashed after its session ended (at exit): terminated by $1"
+		  if @crash_diag < 5;
+	}
 	return;
 }
 
@@ -973,6 +1006,7 @@ sub gen_ddl
 }
 
 my $part1_start = time;
+$p1_logpos = -s $node->logfile;
 for my $round (1 .. $rounds)
 {
 	srand($seed * 1000 + $round);
@@ -1028,8 +1062,7 @@ for my $round (1 .. $rounds)
 		run_pass($r, [ @$c[ 0 .. 2 ] ], "r$round.parallel", 1);
 		sess_sql('RESET force_parallel_mode; RESET max_parallel_workers_per_gather');
 	}
-	$sess->quit;
-	wait_for_server();
+	sess_end($r);
 	$node->safe_psql('postgres', "DROP SCHEMA $r->{schema} CASCADE") if $round < $rounds;
 }
 my $part1_time = time - $part1_start;
@@ -1352,10 +1385,19 @@ for my $case (@cases)
 	my ($out, $err) = ('', '');
 	my $script = "\\set VERBOSITY verbose\nSET client_min_messages = warning;\nSET statement_timeout = '60s';\n"
 	  . "SELECT 'pid ' || pg_backend_pid();\n$sql;\nSELECT 'alive ' || pg_postmaster_start_time();\n";
-	my $t0 = time;
-	$node->psql('postgres', $script, stdout => \$out, stderr => \$err, on_error_stop => 0);
-	my $secs = time - $t0;
-	my ($pid) = $out =~ /^pid (\d+)$/m;
+	my ($t0, $secs, $pid);
+	for my $attempt (1 .. 5)
+	{
+		# (a session that could not connect, the server still resetting
+		# after the previous case's crash, is tried again)
+		$t0 = time;
+		$node->psql('postgres', $script, stdout => \$out, stderr => \$err, on_error_stop => 0);
+		$secs = time - $t0;
+		($pid) = $out =~ /^pid (\d+)$/m;
+		last if defined $pid;
+		sleep 1;
+		wait_for_server();
+	}
 	my ($alive) = $out =~ /^alive (.*)$/m;
 	my @states = $err =~ /(?:ERROR|FATAL|PANIC):\s+([0-9A-Z]{5}):/g;
 	my ($first_error) = $err =~ /((?:ERROR|FATAL|PANIC):[^\n]*)/;
