@@ -1303,7 +1303,7 @@ add_case('an error in the middle of a result: a failing cast of the rows',
 add_case('a call cancelled by statement_timeout',
 	q{SET statement_timeout = '10ms'; SELECT count(*) FROM generate_series(1, 100000) g,
 	  LATERAL memoized_prefetch.fk('g.g_s', ARRAY[g % 2000], '{t_id,self_id.parent_id}', NULL::g.g_self) f;
-	  SET statement_timeout = '60s'}, 'error');
+	  SET statement_timeout = '30s'}, 'error');
 add_case('the calls inside an aborted subtransaction',
 	q{BEGIN; SAVEPOINT a; SELECT count(*) FROM memoized_prefetch.fk('g.g_s', ARRAY[1, 2], '{t_id}', NULL::g.g_t);
 	  SELECT 1/0; ROLLBACK TO a; SELECT count(*) FROM memoized_prefetch.fk('g.g_s', ARRAY[1, 2], '{t_id}', NULL::g.g_t); COMMIT}, 'error');
@@ -1383,7 +1383,7 @@ for my $case (@cases)
 {
 	my ($name, $sql, $expect) = @$case;
 	my ($out, $err) = ('', '');
-	my $script = "\\set VERBOSITY verbose\nSET client_min_messages = warning;\nSET statement_timeout = '60s';\n"
+	my $script = "\\set VERBOSITY verbose\nSET client_min_messages = warning;\nSET statement_timeout = '30s';\n"
 	  . "SELECT 'pid ' || pg_backend_pid();\n$sql;\nSELECT 'alive ' || pg_postmaster_start_time();\n";
 	my ($t0, $secs, $pid);
 	for my $attempt (1 .. 5)
@@ -1427,7 +1427,7 @@ for my $case (@cases)
 	push @why, "expected success, got $first_error" if $expect eq 'same' && @states;
 	push @why, "expected every result to be true, got: " . join(' ', grep { !/^(pid|alive) / } split /\n/, $out)
 	  if $expect eq 'same' && !@states && grep { !/^(pid|alive) / && $_ ne 't' } split /\n/, $out;
-	push @why, sprintf('took %.0fs', $secs) if $secs > 60;
+	push @why, sprintf('took %.0fs', $secs) if $secs > 45;
 	ok(!@why, "part 2: $name")
 	  or diag "part 2 case '$name' failed: " . join('; ', @why) . "\n  SQL: $sql\n  stderr: $err";
 	push @p2_fail, $name if @why;
