@@ -458,10 +458,11 @@ sub new_round
 	  . ($r{lunique} ? ' ON CONFLICT DO NOTHING' : '')
 	  if @links;
 
-	# tracking and per-table settings
+	# tracking (of t, m and l in the rounds with a pass under
+	# force_parallel_mode, so that their caches serve across snapshots by then)
 	for my $tab (qw(t m l s))
 	{
-		if (chance(0.5)) { push @sql, "SELECT memoized_prefetch.track('$tab')"; $r{tracked}{$tab} = 1; }
+		if (chance(0.5) || ($round % 5 == 1 && $tab ne 's')) { push @sql, "SELECT memoized_prefetch.track('$tab')"; $r{tracked}{$tab} = 1; }
 	}
 	push @sql, 'ANALYZE t, m, s, l';
 	$r{desc} =
@@ -1056,10 +1057,19 @@ for my $round (1 .. $rounds)
 	# under force_parallel_mode (every fifth round), with the tables tracked
 	if ($round % 5 == 1)
 	{
+		# in a new session, which meets the tracked tables first under
+		# force_parallel_mode; the cache on, so that rows are served across
+		# snapshots
+		sess_end($r);
+		sess_start($r->{schema});
 		sess_sql(q{SELECT memoized_prefetch.track('t'), memoized_prefetch.track('m'), memoized_prefetch.track('l');
+		           SET memoized_prefetch.enabled = on; SET memoized_prefetch.cache_size = 10000;
+		           RESET memoized_prefetch.max_backend_memory;
+		           SELECT memoized_prefetch.configure(x, NULL) FROM unnest('{t,m,l}'::regclass[]) x;
 		           SET force_parallel_mode = on; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
 		           SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2});
 		run_pass($r, [ @$c[ 0 .. 2 ] ], "r$round.parallel", 1);
+		run_pass($r, [ @$c[ 0 .. 2 ] ], "r$round.parallel-warm", 1);
 		sess_sql('RESET force_parallel_mode; RESET max_parallel_workers_per_gather');
 	}
 	sess_end($r);
