@@ -1413,8 +1413,12 @@ for my $case (@cases)
 	my ($first_error) = $err =~ /((?:ERROR|FATAL|PANIC):[^\n]*)/;
 	$p2_states{$_}++ for @states;
 
-	# a crash at the backend's exit shows once the backend is gone
-	if (defined $pid)
+	# a crash shows in the log once the backend is gone: waited for after
+	# a session that lost its connection and after the cases with unusual
+	# key types, which may crash at exit (a later crash of any other case's
+	# backend is still found, and fails that case, when the log is read
+	# after a later case)
+	if (defined $pid && (!defined $alive || $expect eq 'same' || $sql =~ /g_(comp|money|bit|arr|range)/))
 	{
 		$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid")
 		  or die "backend $pid did not exit";
