@@ -213,6 +213,12 @@ SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book',
 SELECT count(*) FROM memoized_prefetch.fk('book', (SELECT array_agg(g) FROM generate_series(1, 100000) g),
                                           array_fill('author_id'::text, ARRAY[64]), NULL::author);
 
+-- a NULL chunk is checked like any other before it returns no rows, as the
+-- plain join's arguments and privileges are
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book_view', NULL::int[], '{author_id}', NULL::author)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('pg_depend', NULL::int[], NULL::pg_class, 'objid', 'refobjid')$$);
+SELECT count(*) FROM memoized_prefetch.fk('book', NULL::int[], '{author_id}', NULL::author);
+
 -- a failed call leaves nothing behind: the same call site works afterwards
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('review', ARRAY[10], '{book_id.publisher_id}', NULL::author)$$),
        (SELECT count(*) FROM memoized_prefetch.fk('review', ARRAY[10], '{book_id.author_id}', NULL::author));

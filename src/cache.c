@@ -8,20 +8,26 @@
  * which misses are stored is cache_admit.c's, what calls in progress hold,
  * cache_pins.c's.
  *
- * Rules (see track.c and witness.c for buckets and witnesses).  A call bypasses the cache
- * when the snapshot is not MVCC, during recovery, when old_snapshot_threshold
- * is set, when row-level security applies, when the key type has no hash
- * function, or when the transaction may have written the relation (it holds
+ * Rules (see track.c and witness.c for buckets and witnesses).  A call
+ * bypasses the cache when the snapshot is not MVCC, when
+ * old_snapshot_threshold is set, when row-level security applies, or when the transaction may have written the relation (it holds
  * a lock that lets it write: track.c, mp_written).  Otherwise an entry e is
  * served under snapshot S when its witness and relfilenode are the current
  * ones, no relcache invalidation of the relation came since it was filled
- * (both start a new generation of the cache), and either
+ * (both start a new generation of the cache), and either (a key type with
+ * no hash function is never cached)
  *
- *	- the xmin rule (tracked relation, not SERIALIZABLE):
+ *	- the xmin rule (tracked relation, not SERIALIZABLE, not in recovery):
  *	  e.stable && B[b].gen == e.g0 && C.gen == e.gc0 && e.m0 < xmin(S),
  *	  with C the relation's coarse bucket; or
  *	- the same-snapshot rule: e was filled under a snapshot with the same
- *	  fingerprint as S (snapid.c).
+ *	  fingerprint as S (snapid.c); or
+ *	- the validated rule (on a hot standby, or without the preload, where
+ *	  no bucket moves; not SERIALIZABLE): e holds the one row of a key of a
+ *	  unique, immediate index, read from the heap, at TID t with raw xmin X;
+ *	  the heap tuple at t is visible under S with raw xmin X, t's block lies
+ *	  below the relation's current size, and e is younger than 2^31
+ *	  transactions.
  *
  * A miss reads g0 = B[b].gen and gc0 = C.gen, then (read barrier)
  * m0 = max(B[b].maxw, C.maxw), then looks the key up under S and stores the
@@ -29,6 +35,29 @@
  * snapshot that sees every writer that could have written without moving a
  * bucket as ended (witness.c, mp_witness_trusted), for the fill and the serve
  * alike.
+ *
+ * Why the validated rule is exact.  A heap tuple's contents never change
+ * once written (only its xmax, hint bits and line pointer do; catalogs,
+ * which are updated in place, are refused), and a TID of one relfilenode
+ * holds one tuple at a time.  The tuple at t with raw xmin X is the version V
+ * the entry copied: another tuple at t with xmin X would have had to be
+ * written by X after V was removed, but V was visible to the snapshot that
+ * filled e, so X had committed by then and writes nothing more; X cannot
+ * name another transaction while e is younger than 2^31 transactions (raw
+ * xmins survive freezing).  If V is visible under S, it is the row the plain
+ * join returns under S: the key is unique and V has the key.  What can happen
+ * to the page makes a hit fail, never lie: HOT pruning turns t into a
+ * redirect or a dead or unused pointer (heap_fetch finds no tuple there) and
+ * a reused pointer holds a tuple of another xmin; VACUUM, and its replay on a
+ * standby, only remove tuples dead to every snapshot (or, without
+ * hot_standby_feedback, ones a standby snapshot still needs, and replay then
+ * cancels the queries whose snapshots conflict, as for any scan); page
+ * defragmentation moves tuples within their page but keeps their line
+ * pointers; VACUUM FULL, CLUSTER and TRUNCATE write new storage, whose
+ * relfilenode change (seen through the relcache, replay included) starts a
+ * new generation of the cache, and a relation truncated by VACUUM is shorter
+ * than t's block.  Absent keys, link rows and rows of non-unique keys have no
+ * such witness: they are served only by the same-snapshot rule there.
  *
  * Why the xmin rule is exact: if e was filled under S0 and is served to S,
  * every transaction T that created or deleted a version of the key has the
@@ -44,12 +73,22 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_am.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "cache_store.h"
 #include "shmem.h"
+
+/*
+ * A validated hit is served only from an entry younger than this many
+ * transactions, so that its raw xmin cannot name another transaction after
+ * wraparound.
+ */
+#define VALIDATED_MAX_AGE (UINT64CONST(1) << 31)
 
 static void load_all(MpCacheUse *use, MpLookup *lk);
 
@@ -90,7 +129,7 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 		return;
 
 	if (!mp_enabled || lk->via_spi || snap == NULL ||
-		!IsMVCCSnapshot(snap) || RecoveryInProgress() ||
+		!IsMVCCSnapshot(snap) ||
 		mp_old_snapshot_threshold >= 0 || mp_written(lk->heap) ||
 		mp_cache_size_for(relid) <= 0 || mp_max_backend_memory_kb <= 0)
 	{
@@ -103,10 +142,16 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 	use->cap = mp_cache_size_for(relid);
 	c->cap = use->cap;
 	relfilenode = mp_relfilenumber(lk->heap);
-	if (mp_shared_available() &&
+	if (mp_shared_available() && !RecoveryInProgress() &&
 		mp_witness(relid, relfilenode, lk->ik->indexid, snap, &use->witness) &&
 		mp_witness_trusted(relid, lk->ik->indexid, &use->witness, snap))
 		use->xmin_rule = !IsolationIsSerializable();
+	use->validate = !use->xmin_rule && !IsolationIsSerializable() &&
+		(RecoveryInProgress() || !mp_shared_available()) &&
+		lk->ik->unique && !lk->ik->indexonly &&
+		lk->heap->rd_rel->relam == HEAP_TABLE_AM_OID;
+	use->next64 = U64FromFullTransactionId(ReadNextFullTransactionId());
+	use->nblocks = InvalidBlockNumber;
 	use->coarse = mp_coarse_bucket(relid);
 
 	/* entries filled under another storage or witness are not used */
@@ -117,6 +162,8 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 		c->relfilenode = relfilenode;
 		c->witness = use->witness;
 	}
+	/* what the call stores is of this generation, whatever comes in later */
+	use->gen = c->gen;
 
 	load = mp_cache_load_all_for(relid);
 	if (load != 0 && c->loaded != load)
@@ -127,15 +174,19 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 }
 
 static inline bool
-servable(MpCacheUse *use, MpEntryRef *ref, uint32 bucket)
+servable(MpCacheUse *use, MpLookup *lk, MpEntryRef *ref, uint32 bucket)
 {
-	if (ref->gen != use->cache->gen)
+	if (ref->gen != use->cache->gen || ref->gen != use->gen)
 		return false;
 	if (ref->snap == use->snap)
 		return true;
-	return use->xmin_rule && ref->stable && ref->m0 < use->xmin64 &&
-		pg_atomic_read_u64(&mp_bucket(bucket)->gen) == ref->g0 &&
-		pg_atomic_read_u64(&mp_bucket(use->coarse)->gen) == ref->gc0;
+	if (use->xmin_rule)
+		return ref->stable && ref->m0 < use->xmin64 &&
+			pg_atomic_read_u64(&mp_bucket(bucket)->gen) == ref->g0 &&
+			pg_atomic_read_u64(&mp_bucket(use->coarse)->gen) == ref->gc0;
+	return use->validate && TransactionIdIsValid(ref->xmin) &&
+		use->next64 - ref->born < VALIDATED_MAX_AGE &&
+		mp_lookup_unchanged(lk, &ref->tid, ref->xmin, &use->nblocks);
 }
 
 /* What a miss reads before looking the key up. */
@@ -162,15 +213,24 @@ miss_read(MpCacheUse *use, uint32 bucket, MissState *ms)
 				 pg_atomic_read_u64(&mp_bucket(use->coarse)->maxw));
 }
 
-/* Store the rows a miss read, under what it read first; NULL if not kept. */
+/*
+ * Store the rows a miss read, under what it read first; NULL if not kept.
+ * xmins: the rows' raw xmins (NULL: not known).
+ */
 static MpEntry *
-fill(MpCacheUse *use, Datum key, uint32 hash, HeapTuple *rows, int nrows,
-	 MissState *ms)
+fill(MpCacheUse *use, Datum key, uint32 hash, HeapTuple *rows,
+	 TransactionId *xmins, int nrows, MissState *ms)
 {
 	MpEntryRef *ref = mp_cache_store(use->cache, use->cap, key, hash, rows, nrows);
 
 	if (ref == NULL)
 		return NULL;
+	/* one row of a unique key, read from the heap: it can be validated */
+	ref->xmin = nrows == 1 && xmins ? xmins[0] : InvalidTransactionId;
+	if (nrows == 1)
+		ref->tid = rows[0]->t_self;
+	ref->born = use->next64;
+	ref->gen = use->gen;
 	ref->g0 = ms->g0;
 	ref->gc0 = ms->gc0;
 	ref->m0 = ms->m0;
@@ -243,7 +303,7 @@ mp_cache_rows(MpCacheUse *use, MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		}
 		ref = entryhash_lookup_hash(t->index, key, h);
 		hit[k] = NULL;
-		if (ref && servable(use, ref, bucket))
+		if (ref && servable(use, lk, ref, bucket))
 		{
 			hit[k] = ref->entry;
 			hitn[k] = ref->nrows;
@@ -276,8 +336,9 @@ mp_cache_rows(MpCacheUse *use, MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		Datum		key = missks.distinct[n];
 
 		hit[missof[n]] = !mp_admit(t, missks.hashes[n]) ? NULL :
-			fill(use, key, missks.hashes[n],
-				 &missrows.rows[missrows.start[n]], cnt, &ms[n]);
+			fill(use, key, missks.hashes[n], &missrows.rows[missrows.start[n]],
+				 missrows.xmins ? &missrows.xmins[missrows.start[n]] : NULL,
+				 cnt, &ms[n]);
 		hitn[missof[n]] = cnt;
 		nrows += cnt;
 	}
@@ -351,7 +412,7 @@ load_all(MpCacheUse *use, MpLookup *lk)
 			kms.g0 = gens[b];
 			kms.m0 = Max(maxws[b], ms.m0);
 		}
-		if (fill(use, key, h, &rows.rows[rows.start[k]],
+		if (fill(use, key, h, &rows.rows[rows.start[k]], &rows.xmins[rows.start[k]],
 				 rows.start[k + 1] - rows.start[k], &kms) == NULL)
 			break;
 	}

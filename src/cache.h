@@ -32,6 +32,10 @@ typedef struct MpCacheUse
 	uint64		xmin64;
 	uint32		coarse;			/* the relation's coarse bucket */
 	MpWitness	witness;
+	uint32		gen;			/* the cache's generation at the call's start */
+	bool		validate;		/* validated hits (hot standby, no preload) */
+	uint64		next64;			/* the next transaction id at the call */
+	BlockNumber nblocks;		/* the heap's size, read at the first need */
 } MpCacheUse;
 
 typedef enum MpCounter

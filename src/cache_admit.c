@@ -36,9 +36,11 @@ doorkeeper_start(MpCache *c)
 
 	if (c->nbits != nbits)
 	{
+		bits8	   *seen = MemoryContextAlloc(c->cxt, nbits / BITS_PER_BYTE);
+
 		if (c->seen)
 			pfree(c->seen);
-		c->seen = MemoryContextAlloc(c->cxt, nbits / BITS_PER_BYTE);
+		c->seen = seen;
 		/* the bitmap counts as the cache's own memory */
 		mp_cache_own_memory(c, c->nbits / BITS_PER_BYTE, nbits / BITS_PER_BYTE);
 		c->nbits = nbits;

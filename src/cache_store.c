@@ -14,8 +14,9 @@
  * used by a call in progress (cache_pins.c) is never evicted or replaced
  * before that call ends.
  *
- * A cache lives until its relation or index is dropped, reset() or the end
- * of the backend.  A relcache invalidation of its relation starts a new
+ * A cache lives until its relation or index is dropped, reset(), the end of
+ * the backend, or, when it holds no entry and no call uses it, until the
+ * room is needed for another cache.  A relcache invalidation of its relation starts a new
  * generation of it (no entry filled before is served: cache.c) and marks it
  * to be checked, before the next call, for a dropped relation (sweep); the
  * callback only flips flags.
@@ -43,9 +44,9 @@
 #include "shmem.h"
 
 /*
- * What a cache itself takes, roughly (its struct, a small index, sort
- * support, statistics, its memory context), counted against
- * max_backend_memory so that the number of caches is bounded too.
+ * What a cache itself takes, roughly (its struct, sort support, statistics,
+ * its memory context), counted against max_backend_memory with its local
+ * index and admission bitmap, so that the number of caches is bounded too.
  */
 #define CACHE_OVERHEAD ((Size) 4096)
 
@@ -64,13 +65,14 @@ cache_relcache_callback(Datum arg, Oid relid)
 	HASH_SEQ_STATUS seq;
 	MpCache    *c;
 
+	/* the sweep also looks for dropped relations' settings */
+	sweep_pending = true;
 	hash_seq_init(&seq, caches);
 	while ((c = hash_seq_search(&seq)) != NULL)
 		if (!OidIsValid(relid) || c->key.relid == relid || c->key.indexid == relid)
 		{
 			c->gen++;
 			c->recheck = true;
-			sweep_pending = true;
 		}
 }
 
@@ -230,6 +232,12 @@ mp_cache_store(MpCache *c, int cap, Datum key, uint32 hash, HeapTuple *rows,
 	}
 
 	ref = entryhash_insert_hash(c->index, e->key, hash, &found);
+	/* the local index grows with the entries: its memory counts too */
+	if ((Size) c->index->size * sizeof(MpEntryRef) != c->index_bytes)
+	{
+		mp_cache_own_memory(c, c->index_bytes, (Size) c->index->size * sizeof(MpEntryRef));
+		c->index_bytes = (Size) c->index->size * sizeof(MpEntryRef);
+	}
 	ref->entry = e;
 	ref->nrows = nrows;
 	ref->gen = c->gen;
@@ -282,10 +290,13 @@ cache_free(MpCache *c)
 		LWLockRelease(slot->lock);
 		mp_pool_free(c->stats, c->stats_dp);
 	}
-	mp_witness_forget(key.relid, key.indexid);
 	backend_bytes -= c->overhead;
 	MemoryContextDelete(c->cxt);
 	hash_search(caches, &key, HASH_REMOVE, NULL);
+	/* the trust is the relation's and index's, shared by both variants */
+	key.indexonly = !key.indexonly;
+	if (hash_search(caches, &key, HASH_FIND, NULL) == NULL)
+		mp_witness_forget(key.relid, key.indexid);
 }
 
 /*
@@ -302,7 +313,6 @@ mp_cache_sweep(void)
 
 	if (!sweep_pending || mp_calls_in_progress())
 		return;
-	sweep_pending = false;
 	hash_seq_init(&seq, caches);
 	while ((c = hash_seq_search(&seq)) != NULL)
 		if (c->recheck)
@@ -313,6 +323,7 @@ mp_cache_sweep(void)
 				cache_free(c);	/* removing the current element is allowed */
 		}
 	mp_settings_sweep();
+	sweep_pending = false;		/* only once all of it is done */
 }
 
 /*
@@ -344,11 +355,17 @@ cache_exit(int code, Datum arg)
 	HASH_SEQ_STATUS seq;
 	MpCache    *c;
 
+	MpSlot	   *slot = mp_my_slot();
+
 	/*
-	 * Nothing here may compare keys (a record's comparison needs a resource
-	 * owner, gone by now) or touch the local index: only pool memory is
-	 * given back.  shmem.c clears the slot afterwards.
+	 * First unpublish every statistics block, so that the stats view of
+	 * another backend never walks freed memory; then give the pool back its
+	 * memory.  Nothing here may compare keys (a record's comparison needs a
+	 * resource owner, gone by now) or touch the local index.
 	 */
+	LWLockAcquire(slot->lock, LW_EXCLUSIVE);
+	slot->caches = InvalidDsaPointer;
+	LWLockRelease(slot->lock);
 	hash_seq_init(&seq, caches);
 	while ((c = hash_seq_search(&seq)) != NULL)
 	{
@@ -382,6 +399,7 @@ mp_cache_for(MpLookup *lk)
 	MemoryContext old;
 	Size		memcap = (Size) mp_max_backend_memory_kb * 1024;
 	bool		found;
+	MpCache    *volatile built;
 
 	memset(&key, 0, sizeof(key));	/* hashed as bytes: no stray padding */
 	key.relid = lk->ik->relid;
@@ -419,36 +437,59 @@ mp_cache_for(MpLookup *lk)
 		if (!cache_free_idle() && !evict_any(NULL))
 			return NULL;
 
+	/*
+	 * Build the cache in its hash table entry (the local index points at
+	 * it); if anything fails on the way, the entry and its memory go.
+	 */
 	cxt = AllocSetContextCreate(mp_cache_cxt, "memoized_prefetch table cache",
 								ALLOCSET_SMALL_SIZES);
-	c = hash_search(caches, &key, HASH_ENTER, &found);
-	memset((char *) c + sizeof(MpCacheKey), 0, sizeof(MpCache) - sizeof(MpCacheKey));
-	c->cxt = cxt;
-	c->last_call = mp_current_call;
-	old = MemoryContextSwitchTo(cxt);
-	c->stats = mp_pool_alloc(sizeof(MpCacheStats), &c->stats_dp, cxt);
-	if (c->stats == NULL)
+	built = NULL;
+	PG_TRY();
 	{
-		/* the pool is full: keep the statistics where only we see them */
-		c->stats = palloc(sizeof(MpCacheStats));
+		c = hash_search(caches, &key, HASH_ENTER, &found);
+		memset((char *) c + sizeof(MpCacheKey), 0, sizeof(MpCache) - sizeof(MpCacheKey));
+		built = c;
+		c->cxt = cxt;
+		c->last_call = mp_current_call;
 		c->stats_dp = InvalidDsaPointer;
+		old = MemoryContextSwitchTo(cxt);
+		c->stats = mp_pool_alloc(sizeof(MpCacheStats), &c->stats_dp, cxt);
+		if (c->stats == NULL)
+		{
+			/* the pool is full: keep the statistics where only we see them */
+			c->stats = palloc(sizeof(MpCacheStats));
+			c->stats_dp = InvalidDsaPointer;
+		}
+		memset(c->stats, 0, sizeof(MpCacheStats));
+		c->stats->dbid = MyDatabaseId;
+		c->stats->relid = key.relid;
+		c->stats->indexid = key.indexid;
+		c->stats->next = InvalidDsaPointer;
+		c->index = entryhash_create(cxt, 16, c);
+		c->index_bytes = (Size) c->index->size * sizeof(MpEntryRef);
+		dlist_init(&c->lru);
+		get_typlenbyval(lk->ik->keytype, &c->typlen, &c->typbyval);
+		fmgr_info_cxt(lk->ik->hashproc, &c->hashfn, cxt);
+		c->collation = lk->ik->collation;
+		c->ssup.ssup_cxt = cxt;
+		c->ssup.ssup_collation = lk->ik->collation;
+		c->ssup.ssup_attno = 1;
+		mp_sortsupport_from_index(lk->index, &c->ssup);
+		MemoryContextSwitchTo(old);
 	}
-	memset(c->stats, 0, sizeof(MpCacheStats));
-	c->stats->dbid = MyDatabaseId;
-	c->stats->relid = key.relid;
-	c->stats->indexid = key.indexid;
-	c->stats->next = InvalidDsaPointer;
-	c->index = entryhash_create(cxt, 16, c);
-	dlist_init(&c->lru);
-	get_typlenbyval(lk->ik->keytype, &c->typlen, &c->typbyval);
-	fmgr_info_cxt(lk->ik->hashproc, &c->hashfn, cxt);
-	c->collation = lk->ik->collation;
-	c->ssup.ssup_cxt = cxt;
-	c->ssup.ssup_collation = lk->ik->collation;
-	c->ssup.ssup_attno = 1;
-	mp_sortsupport_from_index(lk->index, &c->ssup);
-	MemoryContextSwitchTo(old);
-	c->overhead = CACHE_OVERHEAD;
+	PG_CATCH();
+	{
+		if (built)
+		{
+			if (DsaPointerIsValid(built->stats_dp))
+				mp_pool_free(built->stats, built->stats_dp);
+			hash_search(caches, &key, HASH_REMOVE, NULL);
+		}
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	c->overhead = CACHE_OVERHEAD + c->index_bytes;
 	backend_bytes += c->overhead;
 
 	/* publish the statistics */

@@ -47,6 +47,10 @@ typedef struct MpEntryRef
 	uint64		gc0;
 	uint64		m0;
 	uint64		call;			/* last call that used it (cache_pins.c) */
+	/* validated hits (cache.c): the one row's heap tuple */
+	ItemPointerData tid;
+	TransactionId xmin;			/* its raw xmin, or invalid: not validated */
+	uint64		born;			/* the next transaction id when filled */
 	MpEntry    *entry;
 } MpEntryRef;
 
@@ -68,6 +72,7 @@ typedef struct MpCache
 	MpCacheStats *stats;
 	dsa_pointer stats_dp;
 	struct entryhash_hash *index;
+	Size		index_bytes;	/* its slots' memory, as counted */
 	dlist_head	lru;
 	int			nentries;
 	int16		typlen;

@@ -26,6 +26,18 @@
 #include "call.h"
 
 /*
+ * The source_ids argument; NULL as an empty array, so that a NULL chunk is
+ * checked (arguments, privileges) as any other and returns no rows.
+ */
+ArrayType *
+mp_call_ids(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(1))
+		return construct_empty_array(get_base_element_type(get_fn_expr_argtype(fcinfo->flinfo, 1)));
+	return PG_GETARG_ARRAYTYPE_P(1);
+}
+
+/*
  * Check the caller's privileges, open the lookups of every target and find
  * the rows of the source ids at targets[0].  Everything until mp_call_end()
  * is allocated in the call's own memory context.

@@ -30,6 +30,7 @@ typedef struct MpCall
 	TupleDesc	rowdesc;		/* descriptor of the target table */
 } MpCall;
 
+extern ArrayType *mp_call_ids(FunctionCallInfo fcinfo);
 extern void mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids);
 extern void mp_call_end(MpCall *call);
 extern HeapTuple *mp_call_walk(MpCall *call, HeapTuple *start, int nstart);

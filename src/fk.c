@@ -63,12 +63,10 @@ fk_call(FunctionCallInfo fcinfo, bool flat)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source must not be NULL")));
 	mp_result_init(&res, fcinfo, 2, flat);
-	if (PG_ARGISNULL(1))
-		return (Datum) 0;
 
 	plan = mp_plan_for_call(fcinfo, MP_FK, PG_GETARG_OID(0),
 							PG_GETARG_DATUM(2), PG_ARGISNULL(2), NULL, NULL);
-	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
+	mp_call_begin(&call, plan, mp_call_ids(fcinfo));
 	leadtypes[0] = call.idtype;
 	leadtypes[1] = TEXTOID;
 	mp_result_check(&res, leadtypes, call.rowdesc);

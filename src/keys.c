@@ -120,10 +120,10 @@ mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
 		get_op_opfamily_strategy(opno, opfamily) != BTEqualStrategyNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s of type %s is not compared with keys of type %s as their index compares them",
+				 errmsg("%s of type %s cannot be looked up in an index on type %s",
 						what, format_type_be(coltype), format_type_be(keycoltype)),
 				 OidIsValid(opno) ?
-				 errdetail("The join uses operator %s, which is not in the index's operator family.",
+				 errdetail("The join compares them with operator %s, which is not in the index's operator family.",
 						   format_operator(opno)) :
 				 errdetail("There is no operator = for these types."),
 				 errhint("Give the column the key's type.")));

@@ -33,6 +33,7 @@
 
 #include "access/sysattr.h"
 #include "access/genam.h"
+#include "access/heapam.h"
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/itup.h"
@@ -89,10 +90,12 @@ mp_lookup_close(MpLookup *lk)
 
 /*
  * Lay out n rows found in any order, rowkey[i] being the distinct key of
- * rows[i], as out->start/out->rows grouped by key.
+ * rows[i] and xmins[i] (if xmins is given) its heap tuple's raw xmin, as
+ * out->start/out->rows/out->xmins grouped by key.
  */
 static void
-rows_by_key(MpRows *out, int nd, HeapTuple *rows, const int *rowkey, int n)
+rows_by_key(MpRows *out, int nd, HeapTuple *rows, TransactionId *xmins,
+			const int *rowkey, int n)
 {
 	int		   *fill = palloc0(sizeof(int) * (nd + 1));
 	int			i;
@@ -105,8 +108,15 @@ rows_by_key(MpRows *out, int nd, HeapTuple *rows, const int *rowkey, int n)
 		out->start[k + 1] = out->start[k] + fill[k];
 	memset(fill, 0, sizeof(int) * nd);
 	out->rows = palloc(sizeof(HeapTuple) * Max(n, 1));
+	out->xmins = xmins ? palloc(sizeof(TransactionId) * Max(n, 1)) : NULL;
 	for (i = 0; i < n; i++)
-		out->rows[out->start[rowkey[i]] + fill[rowkey[i]]++] = rows[i];
+	{
+		int			to = out->start[rowkey[i]] + fill[rowkey[i]]++;
+
+		out->rows[to] = rows[i];
+		if (xmins)
+			out->xmins[to] = xmins[i];
+	}
 	pfree(fill);
 }
 
@@ -131,12 +141,13 @@ row_copy(HeapTuple tuple, TupleDesc desc)
 
 /*
  * The visible heap tuples of the index entry the scan is on, one per call
- * (more than one only under a non-MVCC snapshot); NULL when there are no
- * more.  *first is true on the first call for an entry.
+ * (more than one only under a non-MVCC snapshot), with the raw xmin of each
+ * in *xmin; NULL when there are no more.  *first is true on the first call
+ * for an entry.
  */
 static HeapTuple
 entry_next_row(IndexScanDesc scan, TupleTableSlot *slot, TupleDesc desc,
-			   bool *first)
+			   bool *first, TransactionId *xmin)
 {
 	while (*first || scan->xs_heap_continue)
 	{
@@ -147,6 +158,7 @@ entry_next_row(IndexScanDesc scan, TupleTableSlot *slot, TupleDesc desc,
 			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
 			HeapTuple	row = row_copy(tuple, desc);
 
+			*xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
 			if (shouldfree)
 				heap_freetuple(tuple);
 			return row;
@@ -220,7 +232,9 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	int		   *order = mp_keyset_order(ks, &lk->ssup);
 	int			cap = nd + 1;
 	HeapTuple  *rows = palloc(sizeof(HeapTuple) * cap);
+	TransactionId *xmins = palloc(sizeof(TransactionId) * cap);
 	int		   *rowkey = palloc(sizeof(int) * cap);
+	TransactionId xmin;
 	int			n = 0;
 	int			j = 0;
 	bool		positioned = false;
@@ -318,9 +332,10 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		allvisible = indexonly &&
 			VM_ALL_VISIBLE(lk->heap, ItemPointerGetBlockNumber(&scan->xs_heaptid),
 						   &vmbuffer);
+		xmin = InvalidTransactionId;	/* none from the index alone */
 		while ((row = allvisible ?
 				(first ? index_row(lk, scan, desc, values, nulls) : NULL) :
-				entry_next_row(scan, slot, desc, &first)) != NULL)
+				entry_next_row(scan, slot, desc, &first, &xmin)) != NULL)
 		{
 			first = false;
 			if (n >= cap)
@@ -328,9 +343,12 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 				int			c = cap;
 
 				rows = mp_grow(rows, sizeof(HeapTuple), &c, n + 1);
+				c = cap;
+				xmins = mp_grow(xmins, sizeof(TransactionId), &c, n + 1);
 				rowkey = mp_grow(rowkey, sizeof(int), &cap, n + 1);
 			}
 			rowkey[n] = order[j];
+			xmins[n] = xmin;
 			rows[n++] = row;
 		}
 	}
@@ -338,7 +356,33 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	rows_by_key(out, nd, rows, rowkey, n);
+	rows_by_key(out, nd, rows, xmins, rowkey, n);
+}
+
+/*
+ * Whether the heap tuple at tid, of raw xmin "xmin", is visible under the
+ * active snapshot: then it is the very row version that was read there
+ * before (see cache.c, validated hits).  *nblocks caches the relation's size
+ * for the call (InvalidBlockNumber: not read yet); a tid beyond it is gone.
+ */
+bool
+mp_lookup_unchanged(MpLookup *lk, ItemPointer tid, TransactionId xmin,
+					BlockNumber *nblocks)
+{
+	HeapTupleData tuple;
+	Buffer		buffer;
+	bool		same;
+
+	if (*nblocks == InvalidBlockNumber)
+		*nblocks = RelationGetNumberOfBlocks(lk->heap);
+	if (ItemPointerGetBlockNumber(tid) >= *nblocks)
+		return false;
+	tuple.t_self = *tid;
+	if (!heap_fetch(lk->heap, GetActiveSnapshot(), &tuple, &buffer, false))
+		return false;
+	same = HeapTupleHeaderGetRawXmin(tuple.t_data) == xmin;
+	ReleaseBuffer(buffer);
+	return same;
 }
 
 /*
@@ -355,6 +399,7 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	int			kcap = 1024;
 	int			n = 0;
 	int			nd = 0;
+	TransactionId xmin;
 	int16		typlen;
 	bool		typbyval;
 
@@ -363,6 +408,7 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	ks->distinct = palloc(sizeof(Datum) * kcap);
 	out->start = palloc(sizeof(int) * (kcap + 1));
 	out->rows = palloc(sizeof(HeapTuple) * cap);
+	out->xmins = palloc(sizeof(TransactionId) * cap);
 
 	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 0, 0);
 	scan->xs_want_itup = true;
@@ -394,9 +440,13 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 			out->start[nd] = n;
 			nd++;
 		}
-		while ((row = entry_next_row(scan, slot, desc, &first)) != NULL)
+		while ((row = entry_next_row(scan, slot, desc, &first, &xmin)) != NULL)
 		{
-			out->rows = mp_grow(out->rows, sizeof(HeapTuple), &cap, n + 1);
+			int			c = cap;
+
+			out->rows = mp_grow(out->rows, sizeof(HeapTuple), &c, n + 1);
+			out->xmins = mp_grow(out->xmins, sizeof(TransactionId), &cap, n + 1);
+			out->xmins[n] = xmin;
 			out->rows[n++] = row;
 		}
 	}
@@ -510,7 +560,7 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			elog(ERROR, "row-level security lookup returned an unexpected key");
 		rows[i] = row_copy(heap_form_tuple(desc, values, nulls), desc);
 	}
-	rows_by_key(out, ks->ndistinct, rows, keyof, (int) SPI_processed);
+	rows_by_key(out, ks->ndistinct, rows, NULL, keyof, (int) SPI_processed);
 
 	SPI_finish();
 	MemoryContextSwitchTo(callcxt);
@@ -528,6 +578,7 @@ mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	{
 		out->start[0] = 0;
 		out->rows = NULL;
+		out->xmins = NULL;
 	}
 	else if (lk->via_spi)
 		lookup_spi(lk, ks, out);

@@ -10,6 +10,8 @@
 #define MP_LOOKUP_H
 
 #include "access/htup.h"
+#include "storage/block.h"
+#include "storage/itemptr.h"
 #include "utils/rel.h"
 #include "utils/sortsupport.h"
 
@@ -50,6 +52,9 @@ typedef struct MpRows
 {
 	int		   *start;			/* ndistinct + 1 offsets into rows */
 	HeapTuple  *rows;
+	TransactionId *xmins;		/* each row's heap tuple's raw xmin, or
+								 * InvalidTransactionId (a row read from the
+								 * index alone); NULL: not known (SPI) */
 } MpRows;
 
 /* keys.c: key sets */
@@ -64,5 +69,7 @@ extern void mp_lookup_open(MpLookup *lk, MpIndexedRel *ik, bool via_spi,
 extern void mp_lookup_close(MpLookup *lk);
 extern void mp_lookup_rows(MpLookup *lk, const MpKeySet *ks, MpRows *out);
 extern void mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out);
+extern bool mp_lookup_unchanged(MpLookup *lk, ItemPointer tid, TransactionId xmin,
+								BlockNumber *nblocks);
 
 #endif							/* MP_LOOKUP_H */

@@ -66,13 +66,11 @@ m2m_call(FunctionCallInfo fcinfo, bool flat)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("through must not be NULL")));
 	mp_result_init(&res, fcinfo, 1, flat);
-	if (PG_ARGISNULL(1))
-		return (Datum) 0;
 
 	plan = mp_plan_for_call(fcinfo, MP_M2M, PG_GETARG_OID(0), (Datum) 0, true,
 							PG_ARGISNULL(3) ? NULL : NameStr(*PG_GETARG_NAME(3)),
 							PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)));
-	mp_call_begin(&call, plan, PG_GETARG_ARRAYTYPE_P(1));
+	mp_call_begin(&call, plan, mp_call_ids(fcinfo));
 	mp_result_check(&res, &call.idtype, call.rowdesc);
 
 	/* the link rows of each distinct id, and the target of each */

@@ -63,6 +63,7 @@ typedef struct MpIndexedRel
 	RegProcedure hashproc;		/* hash function of "=", or InvalidOid */
 	int			rel;			/* index into MpPlan.rels */
 	bool		indexonly;		/* the index holds every column read */
+	bool		unique;			/* a key has one row (unique, immediate) */
 } MpIndexedRel;
 
 /* One step of a path: the column of the previous row that holds the key. */

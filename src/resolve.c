@@ -138,6 +138,7 @@ plan_add_irel(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 												BTLessEqualStrategyNumber));
 	if (!get_op_hash_functions(ik->eqop, &ik->hashproc, NULL))
 		ik->hashproc = InvalidOid;
+	ik->unique = need_unique;
 	ik->rel = plan_add_rel(plan, rel, attno);
 	index_close(index, NoLock);
 	return plan->nirels++;

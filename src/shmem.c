@@ -6,7 +6,7 @@
  *
  * Exists only when the library is in shared_preload_libraries; without it
  * every function here reports "no shared state" and the caches live in
- * backend-local memory (cache.c).
+ * backend-local memory (cache_store.c).
  *
  * Locking protocol
  * ----------------
@@ -155,9 +155,9 @@ mp_bucket_bump(MpBucket *bucket, uint64 xid)
 }
 
 /*
- * At backend exit, after the cache has given its memory back (cache.c
- * registers its own callback later, so it runs first): free the slot and
- * leave the pool.
+ * At backend exit, after the cache has unpublished its statistics and given
+ * its memory back (cache_store.c registers its own callback later, so it
+ * runs first): free the slot and leave the pool.
  */
 static void
 pool_detach(int code, Datum arg)

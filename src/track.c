@@ -64,6 +64,12 @@ mp_coarse_bucket(Oid relid)
  * answer is right from then on, also before the row's AFTER trigger fires:
  * in a RETURNING list or an earlier trigger of the same statement.
  */
+/*
+ * A parallel worker holds only its own locks, not the leader's; workers
+ * never write, and under a Gather the xmin rule is not used (no trust is
+ * established in parallel mode: witness.c), so only the same-snapshot rule,
+ * for the one fixed snapshot of the parallel query, can serve there.
+ */
 bool
 mp_written(Relation rel)
 {

@@ -293,6 +293,7 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 		TransactionId writers[5] = {w->row, w->truncate, w->function, w->index,
 		w->relation};
 		VirtualTransactionId *vxids;
+		VirtualTransactionId *copy;
 		int			n;
 
 		/* the witness rows' writers must have sent their invalidations */
@@ -304,11 +305,12 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 		vxids = GetCurrentVirtualXIDs(InvalidTransactionId, false, false,
 									  PROC_IN_VACUUM | PROC_IS_AUTOVACUUM |
 									  PROC_IN_LOGICAL_DECODING, &n);
+		copy = MemoryContextAlloc(TopMemoryContext,
+								  sizeof(VirtualTransactionId) * Max(n, 1));
+		memcpy(copy, vxids, sizeof(VirtualTransactionId) * n);
 		if (tr->vxids)
 			pfree(tr->vxids);
-		tr->vxids = MemoryContextAlloc(TopMemoryContext,
-									   sizeof(VirtualTransactionId) * Max(n, 1));
-		memcpy(tr->vxids, vxids, sizeof(VirtualTransactionId) * n);
+		tr->vxids = copy;
 		tr->nvxids = n;
 		pfree(vxids);
 		tr->listed = true;
@@ -317,6 +319,7 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 	if (!tr->trusted)
 	{
 		Snapshot	latest;
+		TransactionId *xip;
 		int			kept = 0;
 
 		/* no new snapshot can be taken under a Gather: try again later */
@@ -332,13 +335,14 @@ mp_witness_trusted(Oid relid, Oid indexid, const MpWitness *w, Snapshot snap)
 			return false;
 
 		latest = GetLatestSnapshot();
-		tr->xmax = latest->xmax;
-		tr->xcnt = latest->xcnt;
+		xip = MemoryContextAlloc(TopMemoryContext,
+								 sizeof(TransactionId) * Max(latest->xcnt, 1));
+		memcpy(xip, latest->xip, sizeof(TransactionId) * latest->xcnt);
 		if (tr->xip)
 			pfree(tr->xip);
-		tr->xip = MemoryContextAlloc(TopMemoryContext,
-									 sizeof(TransactionId) * Max(latest->xcnt, 1));
-		memcpy(tr->xip, latest->xip, sizeof(TransactionId) * latest->xcnt);
+		tr->xip = xip;
+		tr->xmax = latest->xmax;
+		tr->xcnt = latest->xcnt;
 		qsort(tr->xip, tr->xcnt, sizeof(TransactionId), xidComparator);
 		tr->trusted = true;
 	}
