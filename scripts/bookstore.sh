@@ -12,6 +12,10 @@
 #                                     section (python/bench_django.py) over
 #                                     DJANGO_CHUNKS chunks (10)
 #   QUERIES=bench/parts.tsv               another query file (no Django section)
+#   SECTIONS="main django replica"         which sections run (default: all);
+#                                     replica: a streaming standby of the
+#                                     cluster, then the cluster without the
+#                                     preload (bench/replica.tsv)
 #   PG=17, PG=18                          against that major (scripts/servers.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,11 +96,54 @@ nchunks=$((books / chunk))
 echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client;"
 echo "the first chunk of each method is cold, the median is over all chunks; the methods"
 echo "take turns over ${ROUNDS:-10} slices of the chunks, so that drift affects them alike"
-tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" "${QUERIES:-bench/queries.tsv}"
+sections=${SECTIONS:-main django replica}
+[ "$mode" = bench ] && [ -z "${QUERIES:-}" ] || sections=main
+case " $sections " in *" main "*)
+    tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" "${QUERIES:-bench/queries.tsv}" ;;
+esac
 
-if [ "$mode" = bench ] && [ -z "${QUERIES:-}" ]; then
+case " $sections " in *" django "*)
     echo
     # Django 3.2 from Debian, with /usr/bin/python3 (not another python first on PATH)
     /usr/bin/python3 python/bench_django.py --host "$dir" --port "$port" --dbname postgres \
-        --user "$RUN_USER" --chunks "${DJANGO_CHUNKS:-10}" --passes "${DJANGO_PASSES:-3}"
-fi
+        --user "$RUN_USER" --chunks "${DJANGO_CHUNKS:-10}" --passes "${DJANGO_PASSES:-3}" ;;
+esac
+
+# The replica sections: a streaming hot standby of this cluster, then this
+# cluster restarted without shared_preload_libraries (and restarted with it
+# again at the end).
+case " $sections " in *" replica "*)
+    sdir=$dir-standby sport=$((port + 1))
+    as_user pg_ctl -D "$sdir" status >/dev/null 2>&1 && as_user pg_ctl -D "$sdir" -w -m fast stop >/dev/null
+    rm -rf "$sdir"
+    echo
+    echo "replica: making a streaming standby of the bench cluster ..."
+    as_user "$PG_BIN/pg_basebackup" -h "$dir" -p "$port" -D "$sdir" -R -X stream --no-sync
+    as_user tee "$sdir/bookstore.conf" >/dev/null <<CONF
+port = $sport
+listen_addresses = ''
+unix_socket_directories = '$sdir'
+shared_preload_libraries = 'memoized_prefetch'
+shared_buffers = $buffers
+max_prepared_transactions = 10
+memoized_prefetch.shared_memory = 1GB
+memoized_prefetch.max_backend_memory = 512MB
+hot_standby = on
+fsync = off
+CONF
+    as_user pg_ctl -D "$sdir" -l "$sdir/server.log" -w start >/dev/null
+    PGHOST=$sdir PGPORT=$sport psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
+    echo "replica: on the hot standby (in recovery: $(PGHOST=$sdir PGPORT=$sport psql -tAc 'SELECT pg_is_in_recovery()'))"
+    PGHOST=$sdir PGPORT=$sport tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/replica.tsv
+    as_user pg_ctl -D "$sdir" -w -m fast stop >/dev/null
+    rm -rf "$sdir"
+
+    echo
+    as_user sed -i "s/^shared_preload_libraries = .*/shared_preload_libraries = ''/" "$dir/bookstore.conf"
+    as_user pg_ctl -D "$dir" -w restart >/dev/null
+    echo "replica: on the primary without the preload (shared_preload_libraries = '$(psql -tAc 'SHOW shared_preload_libraries')')"
+    tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/replica.tsv
+    as_user sed -i "s/^shared_preload_libraries = .*/shared_preload_libraries = 'memoized_prefetch'/" "$dir/bookstore.conf"
+    as_user pg_ctl -D "$dir" -w restart >/dev/null ;;
+esac
