@@ -417,8 +417,8 @@ mp_cache_for(MpLookup *lk)
 	{
 		ereport(NOTICE,
 				(errmsg("memoized_prefetch is not in shared_preload_libraries"),
-				 errdetail("Fetched rows are reused only under the same snapshot: within a statement, or within a REPEATABLE READ or SERIALIZABLE transaction."),
-				 errhint("Add memoized_prefetch to shared_preload_libraries to reuse rows of tracked tables across statements and transactions.")));
+				 errdetail("Fetched rows are reused under the same snapshot, and rows of unique keys across snapshots while their heap tuple stays unchanged."),
+				 errhint("Add memoized_prefetch to shared_preload_libraries to reuse every row of tracked tables across statements and transactions.")));
 		notice_sent = true;
 	}
 	if (slot && !exit_registered)
