@@ -91,6 +91,20 @@ check_m2m($node, $ids,
 	'1 Poetry, 2 History v2, 2 Poetry, 3 Fiction, 3 History v2, 3 Poetry, 4 Fiction',
 	'after restart and update');
 
+# Reuse across transactions without the preload: validated hits for the
+# rows of unique keys (the authors), in one session's separate statements.
+my $hits = $node->safe_psql(
+	'postgres', qq{
+	SET client_min_messages = warning;
+	SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[$ids]::bigint[], NULL, NULL::author);
+	SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[$ids]::bigint[], NULL, NULL::author);
+	SELECT hits > 0 FROM memoized_prefetch.stats WHERE pid = pg_backend_pid() AND relation = 'author'::regclass;});
+like($hits, qr/\nt$/, 'without the preload, a later statement is served validated hits');
+check_fk($node, $ids,
+	'1 author_id Ann v2, 1 translator_id Cy v2, 2 author_id Di, '
+	  . '3 author_id Ann v2, 4 author_id Di, 4 translator_id Cy v2',
+	'after validated hits');
+
 $node->stop;
 
 done_testing();
