@@ -76,6 +76,9 @@ server_18() {
     echo "PostgreSQL 18: building $(basename "$tree") into $prefix (a few minutes)"
     local t0=$SECONDS
     (
+        # a build of its own, not a sub-make of "make test": PostgreSQL's
+        # top-level make generates its headers only at MAKELEVEL 0
+        unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
         cd "$tree"
         ./configure --prefix="$prefix" --enable-tap-tests --with-readline --with-icu \
             --without-llvm --without-zstd --without-lz4 >"$src/configure.log" 2>&1
