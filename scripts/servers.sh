@@ -76,6 +76,9 @@ server_18() {
     echo "PostgreSQL 18: building $(basename "$tree") into $prefix (a few minutes)"
     local t0=$SECONDS
     (
+        # a build of its own, not a sub-make of "make test": PostgreSQL's
+        # top-level make generates its headers only at MAKELEVEL 0
+        unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
         cd "$tree"
         ./configure --prefix="$prefix" --enable-tap-tests --with-readline --with-icu \
             --without-llvm --without-zstd --without-lz4 >"$src/configure.log" 2>&1
@@ -116,6 +119,10 @@ server_17() {
         exit 1
     fi
     ensure_packages debootstrap
+    mkdir -p "$(dirname "$root")"
+    exec 9>"$root.lock"
+    flock 9
+    [ -f "$root/.memoized_prefetch-ready" ] && { exec 9>&-; return 0; }
     local t0=$SECONDS
     echo "PostgreSQL 17: making a Debian 13 root in $root (a few minutes)"
     trixie_umount "$root"
@@ -131,6 +138,7 @@ server_17() {
         { trixie_umount "$root"; echo "PostgreSQL 17: installing packages failed" >&2; exit 1; }
     trixie_umount "$root"
     touch "$root/.memoized_prefetch-ready"
+    exec 9>&-
     echo "PostgreSQL 17: Debian 13 root ready in $((SECONDS - t0))s"
 }
 
@@ -158,6 +166,9 @@ in_trixie() {
     local script=$1; shift
     local top=$SERVERS_TOP root status=0
     root=$(trixie_root)
+    # one run at a time in the root (they share its mounts)
+    exec 9>"$root.lock"
+    flock 9
     local copy=/build/memoized_prefetch
     rm -rf "$root$copy" && mkdir -p "$root$copy"
     (cd "$top" && tar --exclude=./tmp --exclude=./.git -cf - .) | tar -C "$root$copy" -xf -
@@ -170,6 +181,7 @@ in_trixie() {
     for f in "$root$copy"/tmp/test-17 "$root$copy"/tmp/test-17.log "$root$copy"/tmp/python-17.log; do
         [ -e "$f" ] && rm -rf "$top/tmp/$(basename "$f")" && cp -a "$f" "$top/tmp/"
     done
+    exec 9>&-
     return "$status"
 }
 
