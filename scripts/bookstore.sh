@@ -118,7 +118,7 @@ case " $sections " in *" replica "*)
     rm -rf "$sdir"
     echo
     echo "replica: making a streaming standby of the bench cluster ..."
-    as_user "$PG_BIN/pg_basebackup" -h "$dir" -p "$port" -D "$sdir" -R -X stream --no-sync
+    as_user "$PG_BIN/pg_basebackup" -h "$dir" -p "$port" -D "$sdir" -R -X stream --checkpoint=fast --no-sync
     as_user tee "$sdir/bookstore.conf" >/dev/null <<CONF
 port = $sport
 listen_addresses = ''
