@@ -140,10 +140,13 @@ CONF
     rm -rf "$sdir"
 
     echo
-    as_user sed -i "s/^shared_preload_libraries = .*/shared_preload_libraries = ''/" "$dir/bookstore.conf"
+    # (the pool's size is a setting of the preloaded library only)
+    as_user sed -i -e "s/^shared_preload_libraries = .*/shared_preload_libraries = ''/" \
+        -e "s/^memoized_prefetch.shared_memory/#memoized_prefetch.shared_memory/" "$dir/bookstore.conf"
     as_user pg_ctl -D "$dir" -w restart >/dev/null
     echo "replica: on the primary without the preload (shared_preload_libraries = '$(psql -tAc 'SHOW shared_preload_libraries')')"
     tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/replica.tsv
-    as_user sed -i "s/^shared_preload_libraries = .*/shared_preload_libraries = 'memoized_prefetch'/" "$dir/bookstore.conf"
+    as_user sed -i -e "s/^shared_preload_libraries = .*/shared_preload_libraries = 'memoized_prefetch'/" \
+        -e "s/^#memoized_prefetch.shared_memory/memoized_prefetch.shared_memory/" "$dir/bookstore.conf"
     as_user pg_ctl -D "$dir" -w restart >/dev/null ;;
 esac
