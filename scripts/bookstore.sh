@@ -56,7 +56,24 @@ if [ ! -f "$dir/PG_VERSION" ]; then
 fi
 grep -q "include_if_exists 'bookstore.conf'" "$dir/postgresql.conf" ||
     echo "include_if_exists 'bookstore.conf'" >>"$dir/postgresql.conf"
-as_user tee "$dir/bookstore.conf" >/dev/null <<CONF
+# bookstore.conf of cluster DIR on PORT: the extension preloaded, no durability
+# (a throwaway cluster)
+cluster_conf() {
+    as_user tee "$1/bookstore.conf" >/dev/null <<CONF
+port = $2
+listen_addresses = ''
+unix_socket_directories = '$1'
+shared_preload_libraries = 'memoized_prefetch'
+shared_buffers = $buffers
+max_prepared_transactions = 10
+memoized_prefetch.shared_memory = 1GB
+memoized_prefetch.max_backend_memory = 512MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+}
+cluster_conf "$dir" "$port"
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$dir'
@@ -119,7 +136,7 @@ case " $sections " in *" replica "*)
     echo
     echo "replica: making a streaming standby of the bench cluster ..."
     as_user "$PG_BIN/pg_basebackup" -h "$dir" -p "$port" -D "$sdir" -R -X stream --checkpoint=fast --no-sync
-    as_user tee "$sdir/bookstore.conf" >/dev/null <<CONF
+    cluster_conf "$sdir" "$sport"
 port = $sport
 listen_addresses = ''
 unix_socket_directories = '$sdir'
