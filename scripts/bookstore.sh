@@ -74,19 +74,6 @@ full_page_writes = off
 CONF
 }
 cluster_conf "$dir" "$port"
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$dir'
-shared_preload_libraries = 'memoized_prefetch'
-shared_buffers = $buffers
-max_prepared_transactions = 10
-memoized_prefetch.shared_memory = 1GB
-memoized_prefetch.max_backend_memory = 512MB
-# a throwaway cluster: durability is not needed
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-CONF
 # (re)start, so that the freshly installed library is the one loaded
 as_user pg_ctl -D "$dir" status >/dev/null 2>&1 && as_user pg_ctl -D "$dir" -w stop >/dev/null
 as_user pg_ctl -D "$dir" -l "$dir/server.log" -w start >/dev/null
@@ -137,17 +124,6 @@ case " $sections " in *" replica "*)
     echo "replica: making a streaming standby of the bench cluster ..."
     as_user "$PG_BIN/pg_basebackup" -h "$dir" -p "$port" -D "$sdir" -R -X stream --checkpoint=fast --no-sync
     cluster_conf "$sdir" "$sport"
-port = $sport
-listen_addresses = ''
-unix_socket_directories = '$sdir'
-shared_preload_libraries = 'memoized_prefetch'
-shared_buffers = $buffers
-max_prepared_transactions = 10
-memoized_prefetch.shared_memory = 1GB
-memoized_prefetch.max_backend_memory = 512MB
-hot_standby = on
-fsync = off
-CONF
     as_user pg_ctl -D "$sdir" -l "$sdir/server.log" -w start >/dev/null
     PGHOST=$sdir PGPORT=$sport psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
