@@ -37,17 +37,19 @@ and chunk, shared by every config that needs them.
 
 Modules
 -------
-Only the two names below are the API; the modules are the adapter's own:
+Only the names below are the API; the modules are the adapter's own:
 
 - ``config``: MemoizedPrefetchConfig and its checks;
 - ``prefetch``: MemoizedPrefetch, a chunk's plan, setting the attributes;
 - ``attributes``: resolving attribute names against the chunk's model;
 - ``sql``: the statements sent and how their rows are laid out;
 - ``instances``: building instances of rows, and the cache reusing them;
-- ``results``: the QuerySets left in many-to-many sources' prefetch caches.
+- ``results``: the QuerySets left in many-to-many sources' prefetch caches;
+- ``server``: the session's cache sizes on the server, its warnings, stats().
 """
 
 from .config import MemoizedPrefetchConfig
 from .prefetch import MemoizedPrefetch
+from .server import MemoizedPrefetchWarning
 
-__all__ = ["MemoizedPrefetch", "MemoizedPrefetchConfig"]
+__all__ = ["MemoizedPrefetch", "MemoizedPrefetchConfig", "MemoizedPrefetchWarning"]

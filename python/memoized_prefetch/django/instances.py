@@ -13,6 +13,7 @@ from django.db.models import QuerySet, prefetch_related_objects
 
 from .sql import (
     Shape, execute, fk_statement, is_plain, load_all_statement, m2m_statement, make_shape,
+    with_session,
 )
 
 _MISSING = object()
@@ -83,6 +84,7 @@ class Target:
         self._shapes = {}
         self._caches = {}
         self._prefetch_lookups = queryset._prefetch_related_lookups
+        self.session = None  # server.ServerSession, set by MemoizedPrefetch
 
     def alias_for(self, source):
         return self.queryset._db or router.db_for_read(self.model, instance=source)
@@ -104,9 +106,23 @@ class Target:
         shape = self._shape(alias)
         if shape.empty:
             return {}
-        rows, rowtype = execute(shape.connection,
-                                *fk_statement(shape, source_model, source_ids, column_paths))
+        pending = self.session.pending(alias) if self.session else None
+        statement = fk_statement(shape, source_model, source_ids, column_paths, bool(pending))
+        rows, rowtype = self._execute(shape, statement, pending)
         return self._instances(shape, rows, rowtype)
+
+    def _execute(self, shape, statement, pending, reads_ids=True):
+        """Run a statement, setting the session up first when ``pending``
+        ((sql, params, done) of server.ServerSession.pending).  A statement
+        whose calls read their ids through the CTE runs it, rows or not;
+        load_all's reads it only with its first row."""
+        if not pending:
+            return execute(shape.connection, *statement)
+        sql, params, done = pending
+        rows, rowtype, info = execute(
+            shape.connection, *with_session(shape, statement, sql, params), session=True)
+        done(info, reads_ids)
+        return rows, rowtype
 
     def fetch_m2m(self, alias, parts):
         """For each (link, source values): {source value: [instances]} in the
@@ -116,7 +132,8 @@ class Target:
         live = [(i, link, values) for i, (link, values) in enumerate(parts) if values]
         if not live or shape.empty:
             return (), groups
-        rows, rowtype = execute(shape.connection, *m2m_statement(shape, live))
+        pending = self.session.pending(alias) if self.session else None
+        rows, rowtype = self._execute(shape, m2m_statement(shape, live, bool(pending)), pending)
 
         tag = len(live) > 1
         lo = 2 if tag else 1
@@ -150,7 +167,8 @@ class Target:
         statement = load_all_statement(shape, self.queryset, self.lru_cache_size)
         if statement is None:
             return
-        rows, rowtype = execute(shape.connection, *statement)
+        pending = self.session.pending(alias) if self.session else None
+        rows, rowtype = self._execute(shape, statement, pending, reads_ids=False)
         self._instances(shape, rows, rowtype)
 
     # -- instances -----------------------------------------------------------

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
+from types import MappingProxyType
 from typing import Dict, Sequence
 
 from django.db import router
@@ -17,6 +19,7 @@ from .attributes import ConfigPlan, cache_name
 from .config import MemoizedPrefetchConfig
 from .instances import Target
 from .results import assign_m2m
+from .server import ServerSession, server_stats
 
 __all__ = ["MemoizedPrefetch"]
 
@@ -55,9 +58,56 @@ class MemoizedPrefetch:
             Target(c.model, c.get_queryset(), c.lru_cache_size, ordered=c.is_many_to_many)
             for c in configs]
         self._plans: Dict[type, _Plan] = {}
+        self._server = ServerSession()
+        for target in self._targets:
+            target.session = self._server
+        self._links = {}  # seed's cache key -> the latest chunk's links
+        self._tables = {}  # alias -> {table: model}, what stats() reports
         for config, target in zip(self.configs, self._targets):
             if config.prefetch_all:
-                target.load_all(router.db_for_read(config.model))
+                alias = router.db_for_read(config.model)
+                self._configure(alias, [(config.model._meta.db_table, config.lru_cache_size,
+                                         None)], {config.model._meta.db_table: config.model})
+                target.load_all(alias)
+
+    # -- django-memoized-prefetch's attributes (read-only) ------------------
+
+    @property
+    def memoized_objects(self):
+        """{model: {primary key: instance}}: the instances kept between
+        chunks, as the seed package exposes them; each mapping has
+        ``get_size()`` (its lru_cache_size)."""
+        return MappingProxyType({c.model: _InstancesView(t, c.lru_cache_size)
+                                 for c, t in zip(self.configs, self._targets)})
+
+    @property
+    def memoized_objects_configs(self):
+        """{model: config}."""
+        return MappingProxyType({c.model: c for c in self.configs})
+
+    @property
+    def through_model_source_target_cache(self):
+        """{"<Through>_<source_field>_<target_field>": {source id: [target
+        ids]}}: the links of the latest chunk's many-to-many attributes,
+        under the seed package's keys (links are asked of the server every
+        chunk, so none are kept longer)."""
+        return MappingProxyType({k: _LinksView(v, size) for k, (v, size) in self._links.items()})
+
+    def stats(self, using=None):
+        """The server's counters for this connection: {model: {"hits",
+        "misses", "evictions"}} per target model and, for many-to-many, per
+        link (through) model, from memoized_prefetch.stats."""
+        if using is None:
+            if not self._tables:
+                return {}
+            using = next(iter(self._tables))
+        tables = self._tables.get(using, {})
+        counts = server_stats(using, list(tables))
+        return {tables[t]: v for t, v in counts.items()}
+
+    def _configure(self, alias, tables, models):
+        self._tables.setdefault(alias, {}).update(models)
+        self._server.want(alias, tables)
 
     def process_chunk(self, objects: Sequence[Model]) -> None:
         """Set every configured attribute on the instances of ``objects``."""
@@ -69,14 +119,68 @@ class MemoizedPrefetch:
         plan = self._plans.get(model)
         if plan is None:
             plan = self._plans[model] = _Plan(model, self.configs, self._targets)
+        first = objects[0]
+        for alias, tables, models in plan.server_tables(first):
+            self._configure(alias, tables, models)
         if not (self.pause_gc and gc.isenabled()):
-            plan.run(objects)
+            plan.run(objects, self._links)
             return
         gc.disable()
         try:
-            plan.run(objects)
+            plan.run(objects, self._links)
         finally:
             gc.enable()
+
+
+class _InstancesView(Mapping):
+    """A target's kept instances by primary key, read-only."""
+
+    def __init__(self, target, size):
+        self._target = target
+        self._size = size
+
+    def _merged(self):
+        out = {}
+        for cache in self._target._caches.values():
+            for pk, (_, inst) in cache.items():
+                out[pk] = inst
+        return out
+
+    def __getitem__(self, pk):
+        for cache in self._target._caches.values():
+            entry = cache.get(pk)
+            if entry is not None:
+                return entry[1]
+        raise KeyError(pk)
+
+    def __iter__(self):
+        return iter(self._merged())
+
+    def __len__(self):
+        return len(self._merged())
+
+    def get_size(self):
+        return self._size
+
+
+class _LinksView(Mapping):
+    """A many-to-many attribute's links of the latest chunk, read-only."""
+
+    def __init__(self, links, size):
+        self._links = links
+        self._size = size
+
+    def __getitem__(self, key):
+        return list(self._links[key])
+
+    def __iter__(self):
+        return iter(self._links)
+
+    def __len__(self):
+        return len(self._links)
+
+    def get_size(self):
+        return self._size
 
 
 @dataclass
@@ -110,12 +214,32 @@ class _Plan:
             rel = f.related_model
             self.hops[p] = _Hop(Target(rel, rel._base_manager.all(), 0, memoize=False), f,
                                 weakref.WeakValueDictionary())
+        self.session = targets[0].session if targets else None
+        for hop in self.hops.values():
+            hop.target.session = self.session
 
-    def run(self, objects):
+    def server_tables(self, first):
+        """[(alias, [(table, cache_size, link source column)], {table:
+        model})]: what the server is asked to keep for these configs."""
+        by_alias = {}
+        for c in self.configs:
+            config = c.config
+            alias = c.target.alias_for(first)
+            tables, models = by_alias.setdefault(alias, ({}, {}))
+            table = config.model._meta.db_table
+            tables[table] = (table, config.lru_cache_size, None)
+            models[table] = config.model
+            if c.many_to_many:
+                for a, link in zip(c.attrs, c.links):
+                    tables[link.table] = (link.table, config.lru_cache_size, link.source_column)
+                    models[link.table] = a.field.remote_field.through
+        return [(alias, list(t.values()), m) for alias, (t, m) in by_alias.items()]
+
+    def run(self, objects, links=None):
         first = objects[0]
         handed_out = set()
         for c in self.direct:
-            found = _run_config(c, objects, first)
+            found = _run_config(c, objects, first, links=links)
             if self.nested:
                 handed_out.update(map(id, found))
         if not self.nested:
@@ -136,13 +260,13 @@ class _Plan:
                     level.append(child)
             levels[p] = level
         for c in self.nested:
-            _run_config(c, objects, first, levels)
+            _run_config(c, objects, first, levels, links)
 
 
-def _run_config(c: ConfigPlan, objects, first, levels=None):
+def _run_config(c: ConfigPlan, objects, first, levels=None, links=None):
     """Fetch and set one config's attributes; returns the instances used."""
     if c.many_to_many:
-        return _run_m2m(c, objects, first, levels)
+        return _run_m2m(c, objects, first, levels, links)
     return _run_fk(c, objects, first, levels)
 
 
@@ -273,7 +397,7 @@ def _load_hop(target, field, parents, handed_out, loaded):
 # ---------------------------------------------------------------------------
 # Many-to-many
 
-def _run_m2m(c: ConfigPlan, objects, first, levels):
+def _run_m2m(c: ConfigPlan, objects, first, levels, links=None):
     target = c.target
     alias = target.alias_for(first)
     parts = []
@@ -291,4 +415,13 @@ def _run_m2m(c: ConfigPlan, objects, first, levels):
         if sources:
             assign_m2m(a.field, sources, values, group, c.config.queryset,
                        len(set(values)) != len(values))
+    if links is not None:
+        config = c.config
+        pk = config.model._meta.pk.attname
+        for a, link, group in zip(c.attrs, c.links, groups):
+            through = a.field.remote_field.through
+            key = "%s_%s_%s" % (through.__name__, config.source_field or link.source_column,
+                                config.target_field or link.target_column)
+            links[key] = ({s: [getattr(i, pk) for i in insts] for s, insts in group.items()},
+                          config.lru_cache_size)
     return found

@@ -133,11 +133,12 @@ def make_shape(model, queryset: QuerySet, plain: bool, alias: str) -> Shape:
     return shape
 
 
-def fk_statement(shape: Shape, source_model, source_ids, column_paths):
+def fk_statement(shape: Shape, source_model, source_ids, column_paths, wrap=False):
     """The statement (and its parameters) of the targets that the paths lead
-    to from the rows of ``source_model`` with these primary keys."""
+    to from the rows of ``source_model`` with these primary keys.  With
+    ``wrap``, the ids are read through the CTE mp_cfg (see with_session)."""
     connection = shape.connection
-    ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection)
+    ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection, wrap)
     call = "%s.fk(%%s::regclass, %s, %%s::text[], NULL::%s)" % (
         SCHEMA, ids_sql, shape.type_sql)
     params = [connection.ops.quote_name(source_model._meta.db_table), ids, list(column_paths)]
@@ -153,7 +154,7 @@ def fk_statement(shape: Shape, source_model, source_ids, column_paths):
     return sql, params
 
 
-def m2m_statement(shape: Shape, live):
+def m2m_statement(shape: Shape, live, wrap=False):
     """The statement (and its parameters) of the targets linked to the source
     values of each (index, link, values) of ``live``, in the queryset's
     order.  A row holds the source value, preceded by the index when there
@@ -163,7 +164,7 @@ def m2m_statement(shape: Shape, live):
     calls = []
     params = []
     for i, link, values in live:
-        ids_sql, ids = _id_array(values, link.source_key, connection)
+        ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
         calls.append((i, "%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (
             SCHEMA, ids_sql, shape.type_sql)))
         params += [qn(link.table), ids, link.source_column, link.target_column]
@@ -211,13 +212,34 @@ def load_all_statement(shape: Shape, queryset: QuerySet, limit: int):
     return sql, params
 
 
-def execute(connection, sql, params):
-    """The rows, and the type of their last column (the row type marker)."""
+def with_session(shape: Shape, statement, session_sql, session_params):
+    """A statement that first sets the session up: the CTE mp_cfg
+    (``session_sql``), which the ids of every call read (so that it is
+    evaluated before any call runs) and whose one value ends every row, after
+    the row type marker."""
+    sql, params = statement
+    marker = "NULL::%s FROM" % shape.type_sql
+    sql = sql.replace(marker, "NULL::%s, (SELECT i FROM mp_cfg) AS mp_cfg FROM" % shape.type_sql)
+    cte = "mp_cfg AS MATERIALIZED (%s)" % session_sql
+    if sql.startswith("WITH "):
+        sql = "WITH %s, %s" % (cte, sql[len("WITH "):])
+    else:
+        sql = "WITH %s %s" % (cte, sql)
+    return sql, list(session_params) + list(params)
+
+
+def execute(connection, sql, params, session=False):
+    """The rows, and the type of their row type marker (the last column, or
+    the one before the session's value with ``session``, which is returned
+    too, None without rows)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-        rowtype = cursor.description[-1][1]
-    return rows, rowtype
+        if not session:
+            return rows, cursor.description[-1][1]
+        rowtype = cursor.description[-2][1]
+    info = rows[0][-1] if rows else None
+    return [r[:-1] for r in rows], rowtype, info
 
 
 def _esc(sql: str) -> str:
@@ -225,12 +247,13 @@ def _esc(sql: str) -> str:
     return sql.replace("%", "%%")
 
 
-def _id_array(values, field, connection):
+def _id_array(values, field, connection, wrap=False):
     """An array parameter of the column type of ``field``: integers as one
     array literal (cheap to send and to parse), other types adapted by the
-    driver."""
+    driver.  With ``wrap``, read through the CTE mp_cfg."""
     db_type = field.rel_db_type(connection)
+    fmt = "(SELECT %%s::%s[] FROM mp_cfg)" if wrap else "%%s::%s[]"
     if field.get_internal_type() in _INTEGER_TYPES or db_type in ("integer", "bigint", "smallint"):
-        return "%%s::%s[]" % db_type, "{%s}" % ",".join(map(str, map(int, values)))
+        return fmt % db_type, "{%s}" % ",".join(map(str, map(int, values)))
     prep = field.get_db_prep_value
-    return "%%s::%s[]" % _esc(db_type), [prep(v, connection) for v in values]
+    return fmt % _esc(db_type), [prep(v, connection) for v in values]
