@@ -12,8 +12,8 @@ from django.db import router
 from django.db.models import QuerySet, prefetch_related_objects
 
 from .sql import (
-    Shape, execute, fk_statement, is_plain, load_all_statement, m2m_statement, make_shape,
-    with_session,
+    Shape, execute, execute_merged, fk_statement, is_plain, load_all_statement, m2m_statement,
+    make_shape, merged_statement, with_session,
 )
 
 _MISSING = object()
@@ -100,62 +100,60 @@ class Target:
 
     # -- fetching ------------------------------------------------------------
 
-    def fetch_fk(self, alias, source_model, source_ids, column_paths):
-        """Instances (by primary key) that the paths lead to from the rows
-        of ``source_model`` with these primary keys."""
+    def fk_part(self, alias, source_model, source_ids, column_paths):
+        """The Part fetching the instances (by primary key) that the paths
+        lead to from the rows of ``source_model`` with these primary keys;
+        None when the queryset gives none."""
         shape = self._shape(alias)
         if shape.empty:
-            return {}
-        pending = self.session.pending(alias) if self.session else None
-        statement = fk_statement(shape, source_model, source_ids, column_paths, bool(pending))
-        rows, rowtype = self._execute(shape, statement, pending)
-        return self._instances(shape, rows, rowtype)
+            return None
+        return Part(self, shape, lambda wrap: fk_statement(
+            shape, source_model, source_ids, column_paths, wrap),
+            shape.ncols + 1, lambda rows, rowtype: self._instances(shape, rows, rowtype))
 
-    def _execute(self, shape, statement, pending, reads_ids=True):
-        """Run a statement, setting the session up first when ``pending``
-        ((sql, params, done) of server.ServerSession.pending).  A statement
-        whose calls read their ids through the CTE runs it, rows or not;
-        load_all's reads it only with its first row."""
-        if not pending:
-            return execute(shape.connection, *statement)
-        sql, params, done = pending
-        rows, rowtype, info = execute(
-            shape.connection, *with_session(shape, statement, sql, params), session=True)
-        done(info, reads_ids)
-        return rows, rowtype
+    def fetch_fk(self, alias, source_model, source_ids, column_paths):
+        """fk_part's instances, in a statement of their own."""
+        part = self.fk_part(alias, source_model, source_ids, column_paths)
+        return run_parts([part])[0] if part else {}
 
-    def fetch_m2m(self, alias, parts):
-        """For each (link, source values): {source value: [instances]} in the
-        order the queryset gives them."""
+    def m2m_part(self, alias, parts):
+        """The Part fetching, for each (link, source values), {source value:
+        [instances]} in the order the queryset gives them; None when there
+        is nothing to ask (its result is then ``m2m_empty(parts)``)."""
         shape = self._shape(alias)
-        groups = [{} for _ in parts]
         live = [(i, link, values) for i, (link, values) in enumerate(parts) if values]
         if not live or shape.empty:
-            return (), groups
-        pending = self.session.pending(alias) if self.session else None
-        rows, rowtype = self._execute(shape, m2m_statement(shape, live, bool(pending)), pending)
-
+            return None
         tag = len(live) > 1
         lo = 2 if tag else 1
-        pks = list(map(itemgetter(shape.pk_pos + lo), rows))
-        found = self._resolve(shape, rowtype, dict(zip(pks, rows)), lo)
-        instances = map(found.__getitem__, pks)
-        if tag:
-            for (a, src), inst in zip(map(itemgetter(0, 1), rows), instances):
-                groups[a].setdefault(src, []).append(inst)
-        else:
-            # the rows of a source come together (always, without a queryset)
-            group = groups[live[0][0]]
-            last = append = _MISSING
-            for src, inst in zip(map(itemgetter(0), rows), instances):
-                if src != last:
-                    last = src
-                    lst = group.get(src)
-                    if lst is None:
-                        lst = group[src] = []
-                    append = lst.append
-                append(inst)
-        return found.values(), groups
+
+        def finish(rows, rowtype):
+            groups = [{} for _ in parts]
+            pks = list(map(itemgetter(shape.pk_pos + lo), rows))
+            found = self._resolve(shape, rowtype, dict(zip(pks, rows)), lo)
+            instances = map(found.__getitem__, pks)
+            if tag:
+                for (a, src), inst in zip(map(itemgetter(0, 1), rows), instances):
+                    groups[a].setdefault(src, []).append(inst)
+            else:
+                # the rows of a source come together (always, without a queryset)
+                group = groups[live[0][0]]
+                last = append = _MISSING
+                for src, inst in zip(map(itemgetter(0), rows), instances):
+                    if src != last:
+                        last = src
+                        lst = group.get(src)
+                        if lst is None:
+                            lst = group[src] = []
+                        append = lst.append
+                    append(inst)
+            return found.values(), groups
+        return Part(self, shape, lambda wrap: m2m_statement(shape, live, wrap),
+                    lo + shape.ncols + 1, finish)
+
+    @staticmethod
+    def m2m_empty(parts):
+        return (), [{} for _ in parts]
 
     def load_all(self, alias):
         """prefetch_all: fill the cache with up to lru_cache_size rows."""
@@ -168,7 +166,13 @@ class Target:
         if statement is None:
             return
         pending = self.session.pending(alias) if self.session else None
-        rows, rowtype = self._execute(shape, statement, pending, reads_ids=False)
+        if not pending:
+            rows, rowtype = execute(shape.connection, *statement)
+        else:
+            sql, params, done = pending
+            rows, rowtype, info = execute(
+                shape.connection, *with_session(shape, statement, sql, params), session=True)
+            done(info, False)  # the CTE ran only if a row came
         self._instances(shape, rows, rowtype)
 
     # -- instances -----------------------------------------------------------
@@ -237,3 +241,47 @@ class Target:
         if key_attname == self.model._meta.pk.attname:
             return found
         return {getattr(inst, key_attname): inst for inst in found.values()}
+
+
+class Part:
+    """One config's share of a statement: its target and shape, its
+    statement (``statement(wrap)``, the ids read through the session's CTE
+    with ``wrap``), the width of its rows and ``finish(rows, rowtype)``,
+    which makes its result of them."""
+
+    __slots__ = ("target", "shape", "statement", "width", "finish")
+
+    def __init__(self, target, shape, statement, width, finish):
+        self.target = target
+        self.shape = shape
+        self.statement = statement
+        self.width = width
+        self.finish = finish
+
+
+def run_parts(parts):
+    """The results of parts on one connection, in one statement: a part's
+    own, or several merged (sql.merged_statement).  The first statement on a
+    connection that the session has not set up sets it up too."""
+    first = parts[0]
+    session = first.target.session
+    alias = first.shape.alias
+    connection = first.shape.connection
+    pending = session.pending(alias) if session else None
+    if len(parts) == 1:
+        statement = first.statement(bool(pending))
+        if not pending:
+            rows, rowtype = execute(connection, *statement)
+        else:
+            sql, params, done = pending
+            rows, rowtype, info = execute(
+                connection, *with_session(first.shape, statement, sql, params), session=True)
+            done(info, True)  # the calls' ids read the CTE: it ran, rows or not
+        return [first.finish(rows, rowtype)]
+    statements = [p.statement(bool(pending)) for p in parts]
+    widths = [p.width for p in parts]
+    sql, params = merged_statement(statements, widths, pending[:2] if pending else None)
+    results, info = execute_merged(connection, sql, params, widths, bool(pending))
+    if pending:
+        pending[2](info, True)
+    return [p.finish(rows, rowtype) for p, (rows, rowtype) in zip(parts, results)]

@@ -17,7 +17,7 @@ from django.db.models import Field, Model
 
 from .attributes import ConfigPlan, cache_name
 from .config import MemoizedPrefetchConfig
-from .instances import Target
+from .instances import Target, run_parts
 from .results import assign_m2m
 from .server import ServerSession, server_stats
 
@@ -236,10 +236,11 @@ class _Plan:
         return [(alias, list(t.values()), m) for alias, (t, m) in by_alias.items()]
 
     def run(self, objects, links=None):
+        """One statement (per database) for the direct configs; nested ones
+        follow, after the intermediate levels are loaded, in one more."""
         first = objects[0]
         handed_out = set()
-        for c in self.direct:
-            found = _run_config(c, objects, first, links=links)
+        for found in _run_configs(self.direct, objects, first, None, links):
             if self.nested:
                 handed_out.update(map(id, found))
         if not self.nested:
@@ -259,21 +260,32 @@ class _Plan:
                     seen.add(id(child))
                     level.append(child)
             levels[p] = level
-        for c in self.nested:
-            _run_config(c, objects, first, levels, links)
+        _run_configs(self.nested, objects, first, levels, links)
 
 
-def _run_config(c: ConfigPlan, objects, first, levels=None, links=None):
-    """Fetch and set one config's attributes; returns the instances used."""
-    if c.many_to_many:
-        return _run_m2m(c, objects, first, levels, links)
-    return _run_fk(c, objects, first, levels)
+def _run_configs(configs, objects, first, levels, links):
+    """Fetch and set the attributes of configs, with one statement per
+    database; returns the instances each config used."""
+    prepared = [(_prepare_m2m if c.many_to_many else _prepare_fk)(c, objects, first, levels, links)
+                for c in configs]
+    by_alias = {}
+    for i, (alias, part, _, _) in enumerate(prepared):
+        if part is not None:
+            by_alias.setdefault(alias, []).append(i)
+    results = {}
+    for indexes in by_alias.values():
+        for i, result in zip(indexes, run_parts([prepared[i][1] for i in indexes])):
+            results[i] = result
+    return [apply(results[i] if i in results else empty)
+            for i, (_, _, apply, empty) in enumerate(prepared)]
 
 
 # ---------------------------------------------------------------------------
 # Foreign keys
 
-def _run_fk(c: ConfigPlan, objects, first, levels):
+def _prepare_fk(c: ConfigPlan, objects, first, levels, links=None):
+    """(alias, Part or None, apply(result), result without a statement)
+    of a foreign-key config."""
     target = c.target
     alias = target.alias_for(first)
 
@@ -296,19 +308,22 @@ def _run_fk(c: ConfigPlan, objects, first, levels):
         rep.pop(None, None)
         source_ids.update(rep.values())
 
-    found = {}
+    part = None
     if source_ids:
-        found = target.fetch_fk(alias, c.source_model, list(source_ids),
-                                [a.column_path for a in c.attrs])
-    by_key = {}
-    for a in c.attrs:
-        if a.key_attname not in by_key:
-            by_key[a.key_attname] = target.by_key(found, a.key_attname)
-    for a in c.attrs:
-        parents = objects if not a.prefix else levels[a.prefix]
-        _assign_fk(parents, a.attname, a.cache_name, by_key[a.key_attname],
-                   a.reverse_cache_name)
-    return found.values()
+        part = target.fk_part(alias, c.source_model, list(source_ids),
+                              [a.column_path for a in c.attrs])
+
+    def apply(found):
+        by_key = {}
+        for a in c.attrs:
+            if a.key_attname not in by_key:
+                by_key[a.key_attname] = target.by_key(found, a.key_attname)
+        for a in c.attrs:
+            parents = objects if not a.prefix else levels[a.prefix]
+            _assign_fk(parents, a.attname, a.cache_name, by_key[a.key_attname],
+                       a.reverse_cache_name)
+        return found.values()
+    return alias, part, apply, {}
 
 
 def _assign_fk(parents, attname, name, found, reverse_name):
@@ -397,7 +412,9 @@ def _load_hop(target, field, parents, handed_out, loaded):
 # ---------------------------------------------------------------------------
 # Many-to-many
 
-def _run_m2m(c: ConfigPlan, objects, first, levels, links=None):
+def _prepare_m2m(c: ConfigPlan, objects, first, levels, links=None):
+    """(alias, Part or None, apply(result), result without a statement)
+    of a many-to-many config."""
     target = c.target
     alias = target.alias_for(first)
     parts = []
@@ -409,19 +426,24 @@ def _run_m2m(c: ConfigPlan, objects, first, levels, links=None):
             sources = [o for o, _ in kept]
             values = [v for _, v in kept]
         parts.append((sources, values))
-    found, groups = target.fetch_m2m(
-        alias, [(link, values) for link, (_, values) in zip(c.links, parts)])
-    for a, (sources, values), group in zip(c.attrs, parts, groups):
-        if sources:
-            assign_m2m(a.field, sources, values, group, c.config.queryset,
-                       len(set(values)) != len(values))
-    if links is not None:
-        config = c.config
-        pk = config.model._meta.pk.attname
-        for a, link, group in zip(c.attrs, c.links, groups):
-            through = a.field.remote_field.through
-            key = "%s_%s_%s" % (through.__name__, config.source_field or link.source_column,
-                                config.target_field or link.target_column)
-            links[key] = ({s: [getattr(i, pk) for i in insts] for s, insts in group.items()},
-                          config.lru_cache_size)
-    return found
+    lookups = [(link, values) for link, (_, values) in zip(c.links, parts)]
+    part = target.m2m_part(alias, lookups)
+
+    def apply(result):
+        found, groups = result
+        if links is not None:
+            # the seed's attribute, before assign_m2m takes the groups apart
+            config = c.config
+            pk = config.model._meta.pk.attname
+            for a, link, group in zip(c.attrs, c.links, groups):
+                through = a.field.remote_field.through
+                key = "%s_%s_%s" % (through.__name__, config.source_field or link.source_column,
+                                    config.target_field or link.target_column)
+                links[key] = ({s: [getattr(i, pk) for i in insts] for s, insts in group.items()},
+                              config.lru_cache_size)
+        for a, (sources, values), group in zip(c.attrs, parts, groups):
+            if sources:
+                assign_m2m(a.field, sources, values, group, c.config.queryset,
+                           len(set(values)) != len(values))
+        return found
+    return alias, part, apply, target.m2m_empty(lookups)

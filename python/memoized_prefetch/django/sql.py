@@ -5,6 +5,8 @@ table for prefetch_all, and the array parameters of source ids."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field as _field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Callable, List, Optional
 
 from django.db import connections
@@ -226,6 +228,51 @@ def with_session(shape: Shape, statement, session_sql, session_params):
     else:
         sql = "WITH %s %s" % (cte, sql)
     return sql, list(session_params) + list(params)
+
+
+def merged_statement(statements, widths, session=None):
+    """One statement of several parts' statements: each a materialized CTE
+    mp_q<k>, whose rows come in the union's branch k, tagged k in the first
+    column, with typed NULLs in the other parts' columns (a LEFT JOIN on
+    false gives them).  With ``session`` ((sql, params) of the session's
+    CTE mp_cfg), its value ends every row."""
+    n = len(statements)
+    ctes = []
+    params = []
+    if session is not None:
+        ctes.append("mp_cfg AS MATERIALIZED (%s)" % session[0])
+        params += list(session[1])
+    for k, (sql, p) in enumerate(statements):
+        ctes.append("mp_q%d AS MATERIALIZED (%s)" % (k, sql))
+        params += list(p)
+    cols = ", ".join("mp_q%d.*" % j for j in range(n))
+    if session is not None:
+        cols += ", (SELECT i FROM mp_cfg)"
+    branches = []
+    for k in range(n):
+        joins = "".join(" LEFT JOIN mp_q%d ON false" % j for j in range(n) if j != k)
+        branches.append("SELECT %d AS mp_part, %s FROM mp_q%d%s" % (k, cols, k, joins))
+    return "WITH %s %s" % (", ".join(ctes), " UNION ALL ".join(branches)), params
+
+
+def execute_merged(connection, sql, params, widths, session=False):
+    """[(rows, rowtype)] per part of a merged statement, and the session's
+    value (None without it, or without rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        description = cursor.description
+    info = rows[0][-1] if session and rows else None
+    bounds = []
+    start = 1
+    for w in widths:
+        bounds.append((start, start + w, description[start + w - 1][1]))
+        start += w
+    by_part = [[] for _ in widths]
+    for k, group in groupby(rows, itemgetter(0)):
+        lo, hi, _ = bounds[k]
+        by_part[k].extend(r[lo:hi] for r in group)
+    return [(part, bounds[k][2]) for k, part in enumerate(by_part)], info
 
 
 def execute(connection, sql, params, session=False):
