@@ -12,7 +12,7 @@ from django.db import router
 from django.db.models import QuerySet, prefetch_related_objects
 
 from .sql import (
-    Shape, execute, execute_merged, fk_statement, is_plain, load_all_statement, m2m_statement,
+    Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain, load_all_statement, m2m_statement,
     make_shape, merged_statement, with_session,
 )
 
@@ -111,6 +111,61 @@ class Target:
             shape, source_model, source_ids, column_paths, wrap),
             shape.ncols + 1, lambda rows, rowtype: self._instances(shape, rows, rowtype))
 
+    def fk_delta_part(self, alias, source_model, source_ids, column_paths, keys):
+        """fk_part, sending only what changed for the rows of ``keys`` (the
+        primary keys the paths lead to) that the cache holds; None when the
+        shape does not allow it (a queryset, converted keys)."""
+        shape = self._shape(alias)
+        if shape.empty or not shape.plain or shape.pk_converted or not self.memoize:
+            return None
+        held = []
+        for (a, rowtype), cache in self._caches.items():
+            if a != alias:
+                continue
+            get = cache.get
+            for k in keys:
+                entry = get(k)
+                if entry is None:
+                    continue
+                if entry[0].__class__ is str:
+                    held.append((k, entry[0], rowtype))
+                elif len(entry) > 2:  # loaded by load_all
+                    held.append((k, entry[2], rowtype))
+
+        def finish(rows, rowtype):
+            found = self._resolve_delta(shape, rowtype, rows)
+            if found is None:  # an instance the server found unchanged is gone
+                return self.fetch_fk(alias, source_model, source_ids, column_paths)
+            return found
+        return Part(self, shape, lambda wrap: fk_delta_statement(
+            shape, source_model, source_ids, column_paths, held, wrap),
+            shape.ncols + 3, finish)
+
+    def _resolve_delta(self, shape, rowtype, rows):
+        """{primary key: instance} of fk_delta_statement's rows; None when a
+        row found unchanged has no instance here any more."""
+        cache = self._cache(shape.alias, rowtype)
+        build = shape.build
+        get = cache.get
+        move = cache.move_to_end
+        found = {}
+        for row in rows:
+            pk = row[0]
+            digest = row[1]
+            if digest is None:
+                entry = get(pk)
+                if entry is None:
+                    return None
+                inst = entry[1]
+                move(pk)
+            else:
+                inst = build(row[2:])
+                cache[pk] = (digest, inst)
+            found[pk] = inst
+        self._trim(cache)
+        self._prefetch(found)
+        return found
+
     def fetch_fk(self, alias, source_model, source_ids, column_paths):
         """fk_part's instances, in a statement of their own."""
         part = self.fk_part(alias, source_model, source_ids, column_paths)
@@ -173,7 +228,18 @@ class Target:
             rows, rowtype, info = execute(
                 shape.connection, *with_session(shape, statement, sql, params), session=True)
             done(info, False)  # the CTE ran only if a row came
-        self._instances(shape, rows, rowtype)
+        if not shape.plain:
+            self._instances(shape, rows, rowtype)
+            return
+        # entries (row as fk_statement returns it, instance, digest), for
+        # both kinds of statements
+        n = shape.ncols
+        cache = self._cache(alias, rowtype)
+        build = shape.build
+        for row in rows:
+            values = row[:n] + row[n + 1:]
+            cache[row[shape.pk_pos]] = (values, build(values), row[n])
+        self._trim(cache)
 
     # -- instances -----------------------------------------------------------
 

@@ -32,8 +32,16 @@ class MemoizedPrefetch:
     unchanged.
 
     Creating it makes queries only for configs with ``prefetch_all=True``.
-    ``process_chunk`` makes at most one query per config (plus one per
-    intermediate hop of nested attributes whose objects the chunk lacks).
+    ``process_chunk`` makes one query for all configs (per database), one
+    more for configs with nested attributes, plus one per intermediate hop
+    of nested attributes whose objects the chunk lacks.
+
+    ``lru_cache_size`` is also what the server keeps: the first statement
+    on each connection (again after a reconnect) configures it, and a
+    MemoizedPrefetchWarning says once when the server's settings cannot hold
+    it.  ``stats()`` gives the server's counters; ``memoized_objects``,
+    ``memoized_objects_configs`` and ``through_model_source_target_cache``
+    are the seed package's attributes, read-only.
 
     ``pause_gc=True`` pauses the cyclic garbage collector while a chunk is
     processed: building a chunk's instances allocates a few container
@@ -142,8 +150,8 @@ class _InstancesView(Mapping):
     def _merged(self):
         out = {}
         for cache in self._target._caches.values():
-            for pk, (_, inst) in cache.items():
-                out[pk] = inst
+            for pk, entry in cache.items():
+                out[pk] = entry[1]
         return out
 
     def __getitem__(self, pk):
@@ -310,8 +318,15 @@ def _prepare_fk(c: ConfigPlan, objects, first, levels, links=None):
 
     part = None
     if source_ids:
-        part = target.fk_part(alias, c.source_model, list(source_ids),
-                              [a.column_path for a in c.attrs])
+        paths = [a.column_path for a in c.attrs]
+        if c.delta:
+            # the keys are the values the chunk holds: send only what changed
+            keys = set()
+            for rep in reps.values():
+                keys.update(rep)
+            part = target.fk_delta_part(alias, c.source_model, list(source_ids), paths, keys)
+        if part is None:
+            part = target.fk_part(alias, c.source_model, list(source_ids), paths)
 
     def apply(found):
         by_key = {}
