@@ -156,12 +156,19 @@ def fk_statement(shape: Shape, source_model, source_ids, column_paths, wrap=Fals
     return sql, params
 
 
+def digest_sql(row: str) -> str:
+    """The digest of a row as the server outputs it: SHA-256 of its text
+    (in the server's encoding), in base64."""
+    return "encode(sha256(textsend(%s::text)), 'base64')" % row
+
+
 def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, held,
                        wrap=False):
     """fk_statement for a plain shape, sending only what changed: ``held``
     is [(primary key, digest, row type)] of rows the adapter holds, each
     built from a row of that row type (a table of one schema).  A row comes as (key, digest, columns...,
-    marker): the digest (md5 of the row's text) and columns of a row that
+    marker): the digest (SHA-256 of the row's text, which no one can make
+    two different rows share) and columns of a row that
     is new or differs from the one held, or NULL and NULLs for a row whose
     text is the one held (so that the instance built from it is the one
     this row would build)."""
@@ -172,12 +179,12 @@ def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, hel
         SCHEMA, ids_sql, shape.type_sql)
     sql = ("SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, %s, NULL::%s FROM ("
            "SELECT y.k, y.t, y.d, coalesce(h.d = y.d, false) AS same FROM (SELECT DISTINCT ON (1) (s.target).%s AS k, s.target AS t, "
-           "md5(s.target::text) AS d FROM %s s ORDER BY 1) y "
+           "%s AS d FROM %s s ORDER BY 1) y "
            "LEFT JOIN unnest(%s, %%s::text[], %%s::oid[]) h(k, d, r) "
            "ON h.k = y.k AND h.r = pg_typeof(y.t)::oid) x" % (
                ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
                          for c in shape.columns),
-               shape.type_sql, shape.pk_column, call, keys_sql))
+               shape.type_sql, shape.pk_column, digest_sql("s.target"), call, keys_sql))
     params = [connection.ops.quote_name(source_model._meta.db_table), ids,
               list(column_paths), keys, [h[1] for h in held], [int(h[2]) for h in held]]
     return sql, params
@@ -227,8 +234,8 @@ def load_all_statement(shape: Shape, queryset: QuerySet, limit: int):
     queryset, or None when it gives none."""
     if shape.plain:
         # with each row's digest before the marker (see fk_delta_statement)
-        sql = "SELECT %s, md5(t::text), NULL::%s FROM %s t LIMIT %d" % (
-            ", ".join("t.%s" % c for c in shape.columns), shape.type_sql,
+        sql = "SELECT %s, %s, NULL::%s FROM %s t LIMIT %d" % (
+            ", ".join("t.%s" % c for c in shape.columns), digest_sql("t"), shape.type_sql,
             shape.type_sql, limit)
         return sql, []
     compiler = queryset.query.chain().get_compiler(using=shape.alias)
