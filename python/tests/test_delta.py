@@ -62,3 +62,33 @@ class Delta(TestCase):
         # and what the plain join returns
         for b in third:
             self.assertEqual(b.author.name, Author.objects.get(pk=b.author_id).name)
+
+    def test_many_to_many(self):
+        from tests.bookshop.models import Category
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Category, ["categories"],
+                                                     is_many_to_many=True))
+        books = list(Book.objects.order_by("pk")[:60])
+        first = self.statement_rows(mp, books)
+        self.assertTrue(first)
+        self.assertTrue(all(r[2] is not None for r in first))
+        instances = {c.pk: c for b in books for c in b.categories.all()}
+
+        again = list(Book.objects.order_by("pk")[:60])
+        rows = self.statement_rows(mp, again)
+        self.assertEqual(len(rows), len(first))
+        self.assertTrue(all(v is None for r in rows for v in r[2:]), rows[:3])
+        for b in again:
+            for c in b.categories.all():
+                self.assertIs(c, instances[c.pk])
+
+        changed = rows[0][1]
+        Category.objects.filter(pk=changed).update(name="renamed")
+        third = list(Book.objects.order_by("pk")[:60])
+        rows = self.statement_rows(mp, third)
+        self.assertEqual({r[1] for r in rows if r[2] is not None}, {changed})
+        for b in third:
+            self.assertEqual(sorted((c.pk, c.name) for c in b.categories.all()),
+                             sorted((c.pk, c.name) for c in Category.objects.filter(books=b)))
+            for c in b.categories.all():
+                if c.pk != changed:
+                    self.assertIs(c, instances[c.pk])

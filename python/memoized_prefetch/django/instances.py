@@ -12,7 +12,8 @@ from django.db import router
 from django.db.models import QuerySet, prefetch_related_objects
 
 from .sql import (
-    Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain, load_all_statement, m2m_statement,
+    Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain,
+    m2m_delta_statement, load_all_statement, m2m_statement,
     make_shape, merged_statement, with_session,
 )
 
@@ -85,6 +86,7 @@ class Target:
         self._caches = {}
         self._prefetch_lookups = queryset._prefetch_related_lookups
         self.session = None  # server.ServerSession, set by MemoizedPrefetch
+        self._m2m_rows = {}  # alias -> rows of its latest m2m statement sending changes
 
     def alias_for(self, source):
         return self.queryset._db or router.db_for_read(self.model, instance=source)
@@ -118,19 +120,7 @@ class Target:
         shape = self._shape(alias)
         if shape.empty or not shape.plain or shape.pk_converted or not self.memoize:
             return None
-        held = []
-        for (a, rowtype), cache in self._caches.items():
-            if a != alias:
-                continue
-            get = cache.get
-            for k in keys:
-                entry = get(k)
-                if entry is None:
-                    continue
-                if entry[0].__class__ is str:
-                    held.append((k, entry[0], rowtype))
-                elif len(entry) > 2:  # loaded by load_all
-                    held.append((k, entry[2], rowtype))
+        held = self._held(alias, keys)
 
         def finish(rows, rowtype):
             found = self._resolve_delta(shape, rowtype, rows)
@@ -181,6 +171,10 @@ class Target:
             return None
         tag = len(live) > 1
         lo = 2 if tag else 1
+        if not tag and shape.plain and not shape.pk_converted and self.memoize:
+            part = self._m2m_delta_part(alias, shape, parts, live[0])
+            if part is not None:
+                return part
 
         def finish(rows, rowtype):
             groups = [{} for _ in parts]
@@ -205,6 +199,75 @@ class Target:
             return found.values(), groups
         return Part(self, shape, lambda wrap: m2m_statement(shape, live, wrap),
                     lo + shape.ncols + 1, finish)
+
+    def _m2m_delta_part(self, alias, shape, parts, live):
+        """m2m_part sending only what changed, for one link: the statement
+        carries every instance held (the links are not known beforehand),
+        so it is used while they are no more than the rows of the previous
+        statement; None otherwise."""
+        held = self._held(alias, None)
+        previous = self._m2m_rows.get(alias)
+        if previous is not None and len(held) > previous:
+            return None
+        index, link, values = live
+
+        def finish(rows, rowtype):
+            self._m2m_rows[alias] = len(rows)
+            cache = self._cache(alias, rowtype)
+            build = shape.build
+            get = cache.get
+            move = cache.move_to_end
+            found = {}
+            for row in rows:
+                pk = row[1]
+                if pk in found:
+                    continue
+                digest = row[2]
+                if digest is None:
+                    entry = get(pk)
+                    if entry is None:  # gone since: ask again, whole rows
+                        self._m2m_rows[alias] = -1
+                        return run_parts([self.m2m_part(alias, parts)])[0]
+                    inst = entry[1]
+                    move(pk)
+                else:
+                    inst = build(row[3:])
+                    cache[pk] = (digest, inst)
+                found[pk] = inst
+            self._trim(cache)
+            self._prefetch(found)
+            groups = [{} for _ in parts]
+            group = groups[index]
+            last = append = _MISSING
+            for src, pk in map(itemgetter(0, 1), rows):
+                if src != last:
+                    last = src
+                    lst = group.get(src)
+                    if lst is None:
+                        lst = group[src] = []
+                    append = lst.append
+                append(found[pk])
+            return found.values(), groups
+        return Part(self, shape, lambda wrap: m2m_delta_statement(
+            shape, link, values, held, wrap), shape.ncols + 4, finish)
+
+    def _held(self, alias, keys):
+        """[(key, digest, row type)] of the instances held for ``alias``
+        (of ``keys`` only, unless None) whose row's digest is known."""
+        held = []
+        for (a, rowtype), cache in self._caches.items():
+            if a != alias:
+                continue
+            entries = cache.items() if keys is None else (
+                (k, cache.get(k)) for k in keys)
+            for k, entry in entries:
+                if entry is None:
+                    continue
+                if entry[0].__class__ is str:
+                    held.append((k, entry[0], rowtype))
+                elif len(entry) > 2:  # loaded by load_all
+                    held.append((k, entry[2], rowtype))
+        return held
 
     @staticmethod
     def m2m_empty(parts):
