@@ -70,22 +70,25 @@ class Delta(TestCase):
         books = list(Book.objects.order_by("pk")[:60])
         first = self.statement_rows(mp, books)
         self.assertTrue(first)
-        self.assertTrue(all(r[2] is not None for r in first))
+        self.assertTrue(all(r[1] is not None for r in first))
+        # each target once, with the sources linked to it
+        self.assertEqual(len({r[0] for r in first}), len(first))
         instances = {c.pk: c for b in books for c in b.categories.all()}
 
         again = list(Book.objects.order_by("pk")[:60])
         rows = self.statement_rows(mp, again)
         self.assertEqual(len(rows), len(first))
-        self.assertTrue(all(v is None for r in rows for v in r[2:]), rows[:3])
+        self.assertTrue(all(r[1] is None for r in rows), rows[:3])
+        self.assertTrue(all(v is None for r in rows for v in r[3:]), rows[:3])
         for b in again:
             for c in b.categories.all():
                 self.assertIs(c, instances[c.pk])
 
-        changed = rows[0][1]
+        changed = rows[0][0]
         Category.objects.filter(pk=changed).update(name="renamed")
         third = list(Book.objects.order_by("pk")[:60])
         rows = self.statement_rows(mp, third)
-        self.assertEqual({r[1] for r in rows if r[2] is not None}, {changed})
+        self.assertEqual({r[0] for r in rows if r[1] is not None}, {changed})
         for b in third:
             self.assertEqual(sorted((c.pk, c.name) for c in b.categories.all()),
                              sorted((c.pk, c.name) for c in Category.objects.filter(books=b)))

@@ -13,7 +13,7 @@ from django.db.models import QuerySet, prefetch_related_objects
 
 from .sql import (
     Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain,
-    m2m_delta_statement, load_all_statement, m2m_statement,
+    _INTEGER_TYPES, m2m_delta_statement, load_all_statement, m2m_statement,
     make_shape, merged_statement, with_session,
 )
 
@@ -86,7 +86,7 @@ class Target:
         self._caches = {}
         self._prefetch_lookups = queryset._prefetch_related_lookups
         self.session = None  # server.ServerSession, set by MemoizedPrefetch
-        self._m2m_rows = {}  # alias -> rows of its latest m2m statement sending changes
+        self._m2m_rows = {}  # alias -> links of its latest m2m statement sending changes
 
     def alias_for(self, source):
         return self.queryset._db or router.db_for_read(self.model, instance=source)
@@ -171,7 +171,8 @@ class Target:
             return None
         tag = len(live) > 1
         lo = 2 if tag else 1
-        if not tag and shape.plain and not shape.pk_converted and self.memoize:
+        if not tag and shape.plain and not shape.pk_converted and self.memoize and (
+                live[0][1].source_key.get_internal_type() in _INTEGER_TYPES):
             part = self._m2m_delta_part(alias, shape, parts, live[0])
             if part is not None:
                 return part
@@ -203,7 +204,7 @@ class Target:
     def _m2m_delta_part(self, alias, shape, parts, live):
         """m2m_part sending only what changed, for one link: the statement
         carries every instance held (the links are not known beforehand),
-        so it is used while they are no more than the rows of the previous
+        so it is used while they are no more than the links of the previous
         statement; None otherwise."""
         held = self._held(alias, None)
         previous = self._m2m_rows.get(alias)
@@ -212,17 +213,17 @@ class Target:
         index, link, values = live
 
         def finish(rows, rowtype):
-            self._m2m_rows[alias] = len(rows)
+            self._m2m_rows[alias] = sum(len(row[2]) for row in rows)  # links
             cache = self._cache(alias, rowtype)
             build = shape.build
             get = cache.get
             move = cache.move_to_end
             found = {}
+            groups = [{} for _ in parts]
+            group = groups[index]
             for row in rows:
-                pk = row[1]
-                if pk in found:
-                    continue
-                digest = row[2]
+                pk = row[0]
+                digest = row[1]
                 if digest is None:
                     entry = get(pk)
                     if entry is None:  # gone since: ask again, whole rows
@@ -234,19 +235,14 @@ class Target:
                     inst = build(row[3:])
                     cache[pk] = (digest, inst)
                 found[pk] = inst
-            self._trim(cache)
-            self._prefetch(found)
-            groups = [{} for _ in parts]
-            group = groups[index]
-            last = append = _MISSING
-            for src, pk in map(itemgetter(0, 1), rows):
-                if src != last:
-                    last = src
+                for src in row[2]:
                     lst = group.get(src)
                     if lst is None:
-                        lst = group[src] = []
-                    append = lst.append
-                append(found[pk])
+                        group[src] = [inst]
+                    else:
+                        lst.append(inst)
+            self._trim(cache)
+            self._prefetch(found)
             return found.values(), groups
         return Part(self, shape, lambda wrap: m2m_delta_statement(
             shape, link, values, held, wrap), shape.ncols + 4, finish)

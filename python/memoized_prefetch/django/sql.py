@@ -192,28 +192,26 @@ def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, hel
 
 def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
     """m2m_statement for a plain shape and one link, sending only what
-    changed (see fk_delta_statement): a row is (source value, key, digest,
-    columns..., marker), in m2m()'s order; the digest is computed once per
-    distinct target."""
+    changed (see fk_delta_statement), and each target once: a row is (key,
+    digest, the source values linked to it, columns..., marker), in key
+    order, so that appending a target to each of its sources in turn gives
+    every source its targets in m2m()'s order."""
     connection = shape.connection
     qn = connection.ops.quote_name
     ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
     keys_sql, keys = _id_array([h[0] for h in held], shape.model._meta.pk, connection)
     call = "%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (SCHEMA, ids_sql, shape.type_sql)
-    pk = shape.pk_column
-    sql = ("WITH mp_l AS MATERIALIZED (SELECT s.source_id, s.target, s.n FROM ROWS FROM (%s) "
-           "WITH ORDINALITY s(source_id, target, n)), "
-           "mp_d AS MATERIALIZED (SELECT t.k, t.d, coalesce(h.d = t.d, false) AS same FROM "
-           "(SELECT u.k, u.t, %s AS d FROM (SELECT DISTINCT ON (1) (l.target).%s AS k, "
-           "l.target AS t FROM mp_l l ORDER BY 1) u) t "
+    sql = ("WITH mp_a AS MATERIALIZED (SELECT (s.target).%s AS k, (array_agg(s.target))[1] AS t, "
+           "array_agg(s.source_id) AS s FROM %s s GROUP BY 1) "
+           "SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, x.s, %s, NULL::%s FROM "
+           "(SELECT a.k, a.t, a.s, a.d, coalesce(h.d = a.d, false) AS same FROM "
+           "(SELECT b.k, b.t, b.s, %s AS d FROM mp_a b) a "
            "LEFT JOIN unnest(%s, %%s::text[], %%s::oid[]) h(k, d, r) "
-           "ON h.k = t.k AND h.r = pg_typeof(t.t)::oid) "
-           "SELECT l.source_id, m.k, CASE WHEN m.same THEN NULL ELSE m.d END, %s, NULL::%s "
-           "FROM mp_l l JOIN mp_d m ON m.k = (l.target).%s ORDER BY l.n" % (
-               call, digest_sql("u.t"), pk, keys_sql,
-               ", ".join("(CASE WHEN m.same THEN NULL ELSE l.target END).%s" % c
+           "ON h.k = a.k AND h.r = pg_typeof(a.t)::oid) x ORDER BY x.k" % (
+               shape.pk_column, call,
+               ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
                          for c in shape.columns),
-               shape.type_sql, pk))
+               shape.type_sql, digest_sql("b.t"), keys_sql))
     params = [qn(link.table), ids, link.source_column, link.target_column, keys,
               [h[1] for h in held], [int(h[2]) for h in held]]
     return sql, params
