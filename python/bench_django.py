@@ -300,11 +300,11 @@ class SeedMemoizedPrefetch:
 
 # ---------------------------------------------------------------------------
 
-def configs():
+def configs(authors=10_000):
     m2m = dict(through_model=Book.categories.through, source_field="book_id",
                target_field="category_id")
     return (
-        MemoizedPrefetchConfig(Author, ["author", "translator"]),
+        MemoizedPrefetchConfig(Author, ["author", "translator"], lru_cache_size=authors),
         MemoizedPrefetchConfig(Publisher, ["publisher"], prefetch_all=True),
         MemoizedPrefetchConfig(Category, ["categories"], is_many_to_many=True, **m2m),
     )
@@ -421,9 +421,106 @@ def staleness(name):
     return "never stale" if fresh else "STALE after an update"
 
 
+class ByteCounter:
+    """A Unix-socket relay between Django and the server that counts the
+    bytes the server sends (what the client receives)."""
+
+    def __init__(self, host, port):
+        import socket
+        import tempfile
+        import threading
+        self.received = 0
+        self.dir = tempfile.mkdtemp(prefix="mp-bench-relay-")
+        self.target = os.path.join(host, ".s.PGSQL.%s" % (port or 5432))
+        self.path = os.path.join(self.dir, ".s.PGSQL.%s" % (port or 5432))
+        self._socket, self._threading = socket, threading
+        self.listener = socket.socket(socket.AF_UNIX)
+        self.listener.bind(self.path)
+        self.listener.listen(4)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            server = self._socket.socket(self._socket.AF_UNIX)
+            server.connect(self.target)
+            for a, b, count in ((client, server, False), (server, client, True)):
+                self._threading.Thread(target=self._pipe, args=(a, b, count), daemon=True).start()
+
+    def _pipe(self, a, b, count):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if count:
+                    self.received += len(data)
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(self._socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def bytes_per_chunk(relay, make):
+    """Median bytes the client receives per chunk for prefetching (loading
+    the chunk's books excluded), through the relay, on a new connection."""
+    connection.close()
+    saved = connection.settings_dict["HOST"]
+    connection.settings_dict["HOST"] = relay.dir
+    try:
+        prefetcher = make()
+        out = []
+        for chunk, _ in chunks():
+            before = relay.received
+            prefetcher.process_chunk(chunk)
+            out.append(relay.received - before)
+        return statistics.median(out[1:] or out)
+    finally:
+        connection.close()
+        connection.settings_dict["HOST"] = saved
+
+
+def server_hit_rate():
+    """Two passes over the chunks with the authors' lru_cache_size at the
+    number of authors, max_backend_memory 256MB, the tables tracked: the
+    server's author hits / lookups in the second pass."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET memoized_prefetch.max_backend_memory = '256MB'")
+        cursor.execute("SELECT memoized_prefetch.reset(NULL)")
+        cursor.execute("SELECT count(*) FROM author")
+        nauthors = cursor.fetchone()[0]
+    prefetcher = MemoizedPrefetch(*configs(authors=nauthors))
+    for chunk, _ in chunks():
+        prefetcher.process_chunk(chunk)
+    first = prefetcher.stats()[Author]
+    queries = QueryCounter()
+    with connection.execute_wrapper(queries):
+        nchunks = 0
+        for chunk, _ in chunks():
+            before = queries.n
+            prefetcher.process_chunk(chunk)
+            nchunks += 1
+            assert queries.n - before == 1, queries.n - before
+    second = prefetcher.stats()[Author]
+    hits = second["hits"] - first["hits"]
+    misses = second["misses"] - first["misses"]
+    with connection.cursor() as cursor:
+        cursor.execute("RESET memoized_prefetch.max_backend_memory")
+    return nauthors, hits, misses, second["evictions"] - first["evictions"], nchunks
+
+
 def main():
     print("Django section: Django %s, chunks of %d books, %d timed passes per method; "
           "seed LRU: %s" % (django.get_version(), ARGS.chunk_size, ARGS.passes, LRU_IMPL))
+    # rows of tracked tables are reused across statements (see the README)
+    with connection.cursor() as cursor:
+        for table in ("author", "publisher", "category", "book_categories"):
+            cursor.execute("SELECT memoized_prefetch.track(%s::regclass)", [table])
     results = {name: [] for name in METHODS}
     names = list(METHODS)
     for p in range(ARGS.passes):
@@ -461,7 +558,7 @@ def main():
         print("%-22s %6d %14s %12.1f %14.1f %10.1f  %s" % (
             name, nchunks, "%d first, %s later" % (fq, later) if nchunks > 1 else str(fq),
             total, beyond, mem / 2**20, stale))
-    a, b, c = rows
+    a, b, c = rows[:3]
     print("queries/chunk include the one that loads the chunk's books; "
           "ms beyond load: prefetching and reading, without loading the books")
     print("medians, ms per chunk: " + "; ".join(parts))
@@ -470,6 +567,17 @@ def main():
           % (c[4] / b[4], c[5] / b[5]))
     print("adapter / prefetch_related: %.2fx per chunk, %.2fx beyond load (target <= 0.25x)"
           % (c[4] / a[4], c[5] / a[5]))
+    print()
+    nauthors, hits, misses, evictions, nchunks = server_hit_rate()
+    print("server, second pass, lru_cache_size %d for authors, max_backend_memory 256MB, "
+          "tables tracked: author hit rate %.3f (%d hits, %d misses, %d evictions), "
+          "1 statement per process_chunk over %d chunks"
+          % (nauthors, hits / max(hits + misses, 1), hits, misses, evictions, nchunks))
+    relay = ByteCounter(ARGS.host, ARGS.port)
+    for name, make in (("(b) seed algorithm", lambda: SeedMemoizedPrefetch(*configs())),
+                       ("(c) adapter", lambda: MemoizedPrefetch(*configs()))):
+        print("%s: %.0f bytes received per chunk (median, later chunks)"
+              % (name, bytes_per_chunk(relay, make)))
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
  * cache_admit.c
  *		Admission: which missed keys a cache stores.
  *
- * A cache stores every miss, until a whole cache's worth of evictions
- * (cache_size) finds that fewer than 1 in 16 of the evicted entries were
- * ever served: its keys rarely come back (a chunk's link rows, when each
+ * A cache stores every miss, until a whole cache's worth of evictions finds
+ * that fewer than 1 in 16 of the evicted entries were ever served (a cache's
+ * worth: cache_size, or the entries it holds when memory, not cache_size,
+ * forces the evictions; at least 64): its keys rarely come back (a chunk's link rows, when each
  * source is asked for once; rows reached through a table far larger than the
  * cache), and storing them costs more than it gives.  From then on, a key is
  * stored on its second miss, if it comes back within cache_size (to
@@ -32,7 +33,15 @@
 static void
 doorkeeper_start(MpCache *c)
 {
-	uint32		nbits = pg_nextpower2_32(Min(Max(c->cap, 128), DOORKEEPER_MAX_WINDOW) * 16);
+	uint32		nbits;
+
+	/*
+	 * The window is a cache's worth of misses, as in mp_admit_evicted: when
+	 * memory holds fewer entries than cache_size, what it holds (so that
+	 * the bitmap, counted as memory too, stays in proportion).
+	 */
+	c->window = Min(Min(c->cap, Max(c->nentries, 128)), DOORKEEPER_MAX_WINDOW);
+	nbits = pg_nextpower2_32(Max(c->window, 128) * 16);
 
 	if (c->nbits != nbits)
 	{
@@ -58,7 +67,10 @@ mp_admit_every(MpCache *c)
 	c->evicted = c->evicted_unused = 0;
 }
 
-/* An entry was evicted; "served" if it ever was. */
+/*
+ * An entry was evicted, by cache_size or by memory (max_backend_memory, the
+ * pool); "served" if it ever was.  Called before the entry is freed.
+ */
 void
 mp_admit_evicted(MpCache *c, bool served)
 {
@@ -67,7 +79,7 @@ mp_admit_evicted(MpCache *c, bool served)
 	c->evicted++;
 	if (!served)
 		c->evicted_unused++;
-	if (c->evicted < Max(c->cap, 1))
+	if (c->evicted < Max(Min(c->cap, Max(c->nentries, 64)), 1))
 		return;
 	wasteful = c->evicted_unused * (int64) 16 > c->evicted * (int64) 15;
 	if (wasteful && !c->doorkeeping)
@@ -75,6 +87,18 @@ mp_admit_evicted(MpCache *c, bool served)
 	else if (!wasteful && c->doorkeeping)
 		mp_admit_every(c);
 	c->evicted = c->evicted_unused = 0;
+}
+
+/*
+ * Whether c's entries are known not to come back: it stores only second
+ * misses, or the evictions since its last decision (64 at least) found
+ * fewer than 1 in 16 served.  Memory is taken from such caches first.
+ */
+bool
+mp_admit_wasteful(MpCache *c)
+{
+	return c->doorkeeping ||
+		(c->evicted >= 64 && c->evicted_unused * (int64) 16 > c->evicted * (int64) 15);
 }
 
 /* A call was served "hits" of its keys and missed "misses". */
@@ -97,7 +121,7 @@ mp_admit(MpCache *c, uint32 hash)
 	if (c->seen[bit / BITS_PER_BYTE] & (1 << (bit % BITS_PER_BYTE)))
 		return true;
 	c->seen[bit / BITS_PER_BYTE] |= 1 << (bit % BITS_PER_BYTE);
-	if (++c->nseen >= 2 * Min(c->cap, DOORKEEPER_MAX_WINDOW))
+	if (++c->nseen >= 2 * Max(c->window, 1))
 		doorkeeper_start(c);
 	return false;
 }

@@ -151,13 +151,26 @@ evict_one(MpCache *c)
 	return false;
 }
 
-/* Evict from any cache of this backend, "first" (if any) first. */
+/*
+ * Evict from any cache of this backend, for memory: first from the caches
+ * whose entries admission found not to come back (cache_admit.c), so that
+ * they never push out entries that do; then "first" (if any), then any.
+ */
 static bool
 evict_any(MpCache *first)
 {
 	HASH_SEQ_STATUS seq;
 	MpCache    *c;
 
+	if (first && mp_admit_wasteful(first) && evict_one(first))
+		return true;
+	hash_seq_init(&seq, caches);
+	while ((c = hash_seq_search(&seq)) != NULL)
+		if (c != first && mp_admit_wasteful(c) && evict_one(c))
+		{
+			hash_seq_term(&seq);
+			return true;
+		}
 	if (first && evict_one(first))
 		return true;
 	hash_seq_init(&seq, caches);

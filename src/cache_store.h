@@ -94,6 +94,7 @@ typedef struct MpCache
 	bits8	   *seen;			/* keys missed once, a bit per hash value */
 	uint32		nbits;			/* bits in seen, a power of 2 */
 	int			nseen;			/* keys marked since seen was cleared */
+	int			window;			/* misses a key is remembered for, about */
 } MpCache;
 
 static inline uint32
@@ -144,6 +145,7 @@ extern void mp_admit_evicted(MpCache *c, bool served);
 extern bool mp_admit(MpCache *c, uint32 hash);
 extern void mp_admit_every(MpCache *c);
 extern void mp_admit_served(MpCache *c, int hits, int misses);
+extern bool mp_admit_wasteful(MpCache *c);
 
 /* cache_pins.c */
 extern uint64 mp_current_call;

@@ -22,7 +22,6 @@ class Config(SimpleTestCase):
         for kwargs, error in [
                 (dict(model=Author, attributes="author"), TypeError),
                 (dict(model=Author, attributes=["author"], lru_cache_size=-1), ValueError),
-                (dict(model=Author, attributes=["author"], through_model=Book), ValueError),
                 (dict(model=Author, attributes=["author"], queryset=Book.objects.all()),
                  ValueError),
                 (dict(model=Author, attributes=["author"],

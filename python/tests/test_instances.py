@@ -42,8 +42,8 @@ class InstanceReuse(TestCase):
 
     def test_prefetch_all_instances_are_served(self):
         # the instances loaded when the MemoizedPrefetch was created
-        publishers = {p.pk: p for cache in self.memoized_prefetch._targets[1]._caches.values()
-                      for _, p in cache.values()}
+        publishers = {e[1].pk: e[1] for cache in self.memoized_prefetch._targets[1]._caches.values()
+                      for e in cache.values()}
         self.assertEqual(len(publishers), Publisher.objects.count())
         for book in self.chunk():
             self.assertIs(book.publisher, publishers[book.publisher_id])

@@ -32,12 +32,13 @@ class SeedBugs(TestCase):
     def test_chunk_larger_than_lru_cache_foreign_keys(self):
         memoized_prefetch = MemoizedPrefetch(
             MemoizedPrefetchConfig(Author, ["author", "translator"], lru_cache_size=1))
-        chunk = list(Book.objects.all())
+        chunk = list(Book.objects.order_by("pk"))
         memoized_prefetch.process_chunk(chunk)
         with self.assertNumQueries(0):
             got = [(b.author.name, b.translator and b.translator.name) for b in chunk]
         self.assertEqual(got, [(b.author.name, b.translator and b.translator.name)
-                               for b in Book.objects.select_related("author", "translator")])
+                               for b in Book.objects.select_related(
+                                   "author", "translator").order_by("pk")])
 
     def test_sources_without_links_are_not_queried_again(self):
         # seed: sources without links never enter its link cache, so every

@@ -11,9 +11,12 @@
 
 How a chunk is processed
 ------------------------
-For every config, one SQL statement calls ``memoized_prefetch.fk()`` (foreign
-keys, also along paths such as ``book_id.publisher_id``) or
-``memoized_prefetch.m2m()`` (many-to-many, through the link table).  The rows
+One SQL statement for all configs calls, per config, ``memoized_prefetch.fk()``
+(foreign keys, also along paths such as ``book_id.publisher_id``) or
+``memoized_prefetch.m2m()`` (many-to-many, through the link table); configs
+with nested attributes come in a second one.  The first statement on a
+connection also sets the server's cache_size of each target and link table
+to the config's lru_cache_size (``memoized_prefetch.configure()``).  The rows
 come back with the target's columns; each is probed in a per-config cache of
 model instances by primary key and reused only when the cached row's values
 equal the returned ones, so an instance is never older than what the server
@@ -37,17 +40,19 @@ and chunk, shared by every config that needs them.
 
 Modules
 -------
-Only the two names below are the API; the modules are the adapter's own:
+Only the names below are the API; the modules are the adapter's own:
 
 - ``config``: MemoizedPrefetchConfig and its checks;
 - ``prefetch``: MemoizedPrefetch, a chunk's plan, setting the attributes;
 - ``attributes``: resolving attribute names against the chunk's model;
 - ``sql``: the statements sent and how their rows are laid out;
 - ``instances``: building instances of rows, and the cache reusing them;
-- ``results``: the QuerySets left in many-to-many sources' prefetch caches.
+- ``results``: the QuerySets left in many-to-many sources' prefetch caches;
+- ``server``: the session's cache sizes on the server, its warnings, stats().
 """
 
 from .config import MemoizedPrefetchConfig
 from .prefetch import MemoizedPrefetch
+from .server import MemoizedPrefetchWarning
 
-__all__ = ["MemoizedPrefetch", "MemoizedPrefetchConfig"]
+__all__ = ["MemoizedPrefetch", "MemoizedPrefetchConfig", "MemoizedPrefetchWarning"]

@@ -134,6 +134,10 @@ class ConfigPlan:
     # foreign keys: which target field each attribute's values are keys of,
     # when they are not all the same field (to_field)
     key_groups: Optional[List[str]] = None
+    # foreign keys: every attribute a column of the chunk's own table whose
+    # values are primary keys of the target, so that the chunk's values are
+    # the keys of the rows it gets (and the server sends only changed rows)
+    delta: bool = False
 
     @classmethod
     def resolve(cls, chunk_model, config: MemoizedPrefetchConfig, target: Target) -> ConfigPlan:
@@ -151,4 +155,5 @@ class ConfigPlan:
             plan.source_model = attrs[0].source_model
             keys = [a.key_attname for a in attrs]
             plan.key_groups = keys if len(set(keys)) > 1 else None
+            plan.delta = not plan.nested and set(keys) == {config.model._meta.pk.attname}
         return plan

@@ -4,6 +4,7 @@ django-memoized-prefetch's parameters, checked when it is made."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import List, Optional
 
 from django.db.models import Model, QuerySet
@@ -31,12 +32,16 @@ class MemoizedPrefetchConfig:
       into the instance cache when the MemoizedPrefetch is created.  Every
       chunk still asks the server, so nothing is ever stale; the rows found
       unchanged are reused without building instances.
-    - ``lru_cache_size``: how many instances to keep between chunks.  It
+    - ``lru_cache_size``: how many instances to keep between chunks, and
+      the server's ``cache_size`` for the target table (and the link table
+      of many-to-many attributes) in the connections the adapter uses.  It
       bounds memory only: a chunk always gets every target it needs.
     - ``is_many_to_many``, ``through_model``, ``source_field``,
       ``target_field``: many-to-many attributes.  The last three are found
       from the field when omitted; when given they must describe the field's
-      own link table (names, attnames or column names are accepted).
+      own link table (names, attnames or column names are accepted).  A
+      foreign-key config given them is accepted, with a warning that they
+      are ignored, as the seed package ignores them.
     """
 
     model: type
@@ -69,8 +74,10 @@ class MemoizedPrefetchConfig:
                 raise ValueError("queryset must not be sliced")
         if not self.is_many_to_many and (
                 self.through_model or self.source_field or self.target_field):
-            raise ValueError("through_model, source_field and target_field are only for "
-                             "is_many_to_many=True")
+            # the seed package accepts them and uses them for nothing
+            warnings.warn("through_model, source_field and target_field are ignored in the "
+                          "config of %s: they are only for is_many_to_many=True"
+                          % self.model.__name__, stacklevel=3)
 
     def get_queryset(self) -> QuerySet:
         """The queryset of the target rows, as the seed package defines it."""

@@ -12,7 +12,9 @@ from django.db import router
 from django.db.models import QuerySet, prefetch_related_objects
 
 from .sql import (
-    Shape, execute, fk_statement, is_plain, load_all_statement, m2m_statement, make_shape,
+    Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain,
+    _INTEGER_TYPES, m2m_delta_statement, load_all_statement, m2m_statement,
+    make_shape, merged_statement, with_session,
 )
 
 _MISSING = object()
@@ -83,6 +85,8 @@ class Target:
         self._shapes = {}
         self._caches = {}
         self._prefetch_lookups = queryset._prefetch_related_lookups
+        self.session = None  # server.ServerSession, set by MemoizedPrefetch
+        self._m2m_rows = {}  # alias -> links of its latest m2m statement sending changes
 
     def alias_for(self, source):
         return self.queryset._db or router.db_for_read(self.model, instance=source)
@@ -98,47 +102,172 @@ class Target:
 
     # -- fetching ------------------------------------------------------------
 
-    def fetch_fk(self, alias, source_model, source_ids, column_paths):
-        """Instances (by primary key) that the paths lead to from the rows
-        of ``source_model`` with these primary keys."""
+    def fk_part(self, alias, source_model, source_ids, column_paths):
+        """The Part fetching the instances (by primary key) that the paths
+        lead to from the rows of ``source_model`` with these primary keys;
+        None when the queryset gives none."""
         shape = self._shape(alias)
         if shape.empty:
-            return {}
-        rows, rowtype = execute(shape.connection,
-                                *fk_statement(shape, source_model, source_ids, column_paths))
-        return self._instances(shape, rows, rowtype)
+            return None
+        return Part(self, shape, lambda wrap: fk_statement(
+            shape, source_model, source_ids, column_paths, wrap),
+            shape.ncols + 1, lambda rows, rowtype: self._instances(shape, rows, rowtype))
 
-    def fetch_m2m(self, alias, parts):
-        """For each (link, source values): {source value: [instances]} in the
-        order the queryset gives them."""
+    def fk_delta_part(self, alias, source_model, source_ids, column_paths, keys):
+        """fk_part, sending only what changed for the rows of ``keys`` (the
+        primary keys the paths lead to) that the cache holds; None when the
+        shape does not allow it (a queryset, converted keys)."""
         shape = self._shape(alias)
-        groups = [{} for _ in parts]
+        if shape.empty or not shape.plain or shape.pk_converted or not self.memoize:
+            return None
+        held = self._held(alias, keys)
+
+        def finish(rows, rowtype):
+            found = self._resolve_delta(shape, rowtype, rows)
+            if found is None:  # an instance the server found unchanged is gone
+                return self.fetch_fk(alias, source_model, source_ids, column_paths)
+            return found
+        return Part(self, shape, lambda wrap: fk_delta_statement(
+            shape, source_model, source_ids, column_paths, held, wrap),
+            shape.ncols + 3, finish)
+
+    def _resolve_delta(self, shape, rowtype, rows):
+        """{primary key: instance} of fk_delta_statement's rows; None when a
+        row found unchanged has no instance here any more."""
+        cache = self._cache(shape.alias, rowtype)
+        build = shape.build
+        get = cache.get
+        move = cache.move_to_end
+        found = {}
+        for row in rows:
+            pk = row[0]
+            digest = row[1]
+            if digest is None:
+                entry = get(pk)
+                if entry is None:
+                    return None
+                inst = entry[1]
+                move(pk)
+            else:
+                inst = build(row[2:])
+                cache[pk] = (digest, inst)
+            found[pk] = inst
+        self._trim(cache)
+        self._prefetch(found)
+        return found
+
+    def fetch_fk(self, alias, source_model, source_ids, column_paths):
+        """fk_part's instances, in a statement of their own."""
+        part = self.fk_part(alias, source_model, source_ids, column_paths)
+        return run_parts([part])[0] if part else {}
+
+    def m2m_part(self, alias, parts):
+        """The Part fetching, for each (link, source values), {source value:
+        [instances]} in the order the queryset gives them; None when there
+        is nothing to ask (its result is then ``m2m_empty(parts)``)."""
+        shape = self._shape(alias)
         live = [(i, link, values) for i, (link, values) in enumerate(parts) if values]
         if not live or shape.empty:
-            return (), groups
-        rows, rowtype = execute(shape.connection, *m2m_statement(shape, live))
-
+            return None
         tag = len(live) > 1
         lo = 2 if tag else 1
-        pks = list(map(itemgetter(shape.pk_pos + lo), rows))
-        found = self._resolve(shape, rowtype, dict(zip(pks, rows)), lo)
-        instances = map(found.__getitem__, pks)
-        if tag:
-            for (a, src), inst in zip(map(itemgetter(0, 1), rows), instances):
-                groups[a].setdefault(src, []).append(inst)
-        else:
-            # the rows of a source come together (always, without a queryset)
-            group = groups[live[0][0]]
-            last = append = _MISSING
-            for src, inst in zip(map(itemgetter(0), rows), instances):
-                if src != last:
-                    last = src
+        if not tag and shape.plain and not shape.pk_converted and self.memoize and (
+                live[0][1].source_key.get_internal_type() in _INTEGER_TYPES):
+            part = self._m2m_delta_part(alias, shape, parts, live[0])
+            if part is not None:
+                return part
+
+        def finish(rows, rowtype):
+            groups = [{} for _ in parts]
+            pks = list(map(itemgetter(shape.pk_pos + lo), rows))
+            found = self._resolve(shape, rowtype, dict(zip(pks, rows)), lo)
+            instances = map(found.__getitem__, pks)
+            if tag:
+                for (a, src), inst in zip(map(itemgetter(0, 1), rows), instances):
+                    groups[a].setdefault(src, []).append(inst)
+            else:
+                # the rows of a source come together (always, without a queryset)
+                group = groups[live[0][0]]
+                last = append = _MISSING
+                for src, inst in zip(map(itemgetter(0), rows), instances):
+                    if src != last:
+                        last = src
+                        lst = group.get(src)
+                        if lst is None:
+                            lst = group[src] = []
+                        append = lst.append
+                    append(inst)
+            return found.values(), groups
+        return Part(self, shape, lambda wrap: m2m_statement(shape, live, wrap),
+                    lo + shape.ncols + 1, finish)
+
+    def _m2m_delta_part(self, alias, shape, parts, live):
+        """m2m_part sending only what changed, for one link: the statement
+        carries every instance held (the links are not known beforehand),
+        so it is used while they are no more than the links of the previous
+        statement; None otherwise."""
+        held = self._held(alias, None)
+        previous = self._m2m_rows.get(alias)
+        if previous is not None and len(held) > previous:
+            return None
+        index, link, values = live
+
+        def finish(rows, rowtype):
+            self._m2m_rows[alias] = sum(len(row[2]) for row in rows)  # links
+            cache = self._cache(alias, rowtype)
+            build = shape.build
+            get = cache.get
+            move = cache.move_to_end
+            found = {}
+            groups = [{} for _ in parts]
+            group = groups[index]
+            for row in rows:
+                pk = row[0]
+                digest = row[1]
+                if digest is None:
+                    entry = get(pk)
+                    if entry is None:  # gone since: ask again, whole rows
+                        self._m2m_rows[alias] = -1
+                        return run_parts([self.m2m_part(alias, parts)])[0]
+                    inst = entry[1]
+                    move(pk)
+                else:
+                    inst = build(row[3:])
+                    cache[pk] = (digest, inst)
+                found[pk] = inst
+                for src in row[2]:
                     lst = group.get(src)
                     if lst is None:
-                        lst = group[src] = []
-                    append = lst.append
-                append(inst)
-        return found.values(), groups
+                        group[src] = [inst]
+                    else:
+                        lst.append(inst)
+            self._trim(cache)
+            self._prefetch(found)
+            return found.values(), groups
+        return Part(self, shape, lambda wrap: m2m_delta_statement(
+            shape, link, values, held, wrap), shape.ncols + 4, finish)
+
+    def _held(self, alias, keys):
+        """[(key, digest, row type)] of the instances held for ``alias``
+        (of ``keys`` only, unless None) whose row's digest is known."""
+        held = []
+        for (a, rowtype), cache in self._caches.items():
+            if a != alias:
+                continue
+            entries = cache.items() if keys is None else (
+                (k, cache.get(k)) for k in keys)
+            for k, entry in entries:
+                if entry is None:
+                    continue
+                if entry[0].__class__ is str:
+                    held.append((k, entry[0], rowtype))
+                elif len(entry) > 2:  # loaded by load_all
+                    held.append((k, entry[2], rowtype))
+        return held
+
+    @staticmethod
+    def m2m_empty(parts):
+        return (), [{} for _ in parts]
 
     def load_all(self, alias):
         """prefetch_all: fill the cache with up to lru_cache_size rows."""
@@ -150,8 +279,26 @@ class Target:
         statement = load_all_statement(shape, self.queryset, self.lru_cache_size)
         if statement is None:
             return
-        rows, rowtype = execute(shape.connection, *statement)
-        self._instances(shape, rows, rowtype)
+        pending = self.session.pending(alias) if self.session else None
+        if not pending:
+            rows, rowtype = execute(shape.connection, *statement)
+        else:
+            sql, params, done = pending
+            rows, rowtype, info = execute(
+                shape.connection, *with_session(shape, statement, sql, params), session=True)
+            done(info, False)  # the CTE ran only if a row came
+        if not shape.plain:
+            self._instances(shape, rows, rowtype)
+            return
+        # entries (row as fk_statement returns it, instance, digest), for
+        # both kinds of statements
+        n = shape.ncols
+        cache = self._cache(alias, rowtype)
+        build = shape.build
+        for row in rows:
+            values = row[:n] + row[n + 1:]
+            cache[row[shape.pk_pos]] = (values, build(values), row[n])
+        self._trim(cache)
 
     # -- instances -----------------------------------------------------------
 
@@ -219,3 +366,47 @@ class Target:
         if key_attname == self.model._meta.pk.attname:
             return found
         return {getattr(inst, key_attname): inst for inst in found.values()}
+
+
+class Part:
+    """One config's share of a statement: its target and shape, its
+    statement (``statement(wrap)``, the ids read through the session's CTE
+    with ``wrap``), the width of its rows and ``finish(rows, rowtype)``,
+    which makes its result of them."""
+
+    __slots__ = ("target", "shape", "statement", "width", "finish")
+
+    def __init__(self, target, shape, statement, width, finish):
+        self.target = target
+        self.shape = shape
+        self.statement = statement
+        self.width = width
+        self.finish = finish
+
+
+def run_parts(parts):
+    """The results of parts on one connection, in one statement: a part's
+    own, or several merged (sql.merged_statement).  The first statement on a
+    connection that the session has not set up sets it up too."""
+    first = parts[0]
+    session = first.target.session
+    alias = first.shape.alias
+    connection = first.shape.connection
+    pending = session.pending(alias) if session else None
+    if len(parts) == 1:
+        statement = first.statement(bool(pending))
+        if not pending:
+            rows, rowtype = execute(connection, *statement)
+        else:
+            sql, params, done = pending
+            rows, rowtype, info = execute(
+                connection, *with_session(first.shape, statement, sql, params), session=True)
+            done(info, True)  # the calls' ids read the CTE: it ran, rows or not
+        return [first.finish(rows, rowtype)]
+    statements = [p.statement(bool(pending)) for p in parts]
+    widths = [p.width for p in parts]
+    sql, params = merged_statement(statements, widths, pending[:2] if pending else None)
+    results, info = execute_merged(connection, sql, params, widths, bool(pending))
+    if pending:
+        pending[2](info, True)
+    return [p.finish(rows, rowtype) for p, (rows, rowtype) in zip(parts, results)]

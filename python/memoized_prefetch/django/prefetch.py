@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
+from types import MappingProxyType
 from typing import Dict, Sequence
 
 from django.db import router
@@ -15,8 +17,9 @@ from django.db.models import Field, Model
 
 from .attributes import ConfigPlan, cache_name
 from .config import MemoizedPrefetchConfig
-from .instances import Target
+from .instances import Target, run_parts
 from .results import assign_m2m
+from .server import ServerSession, server_stats
 
 __all__ = ["MemoizedPrefetch"]
 
@@ -29,8 +32,16 @@ class MemoizedPrefetch:
     unchanged.
 
     Creating it makes queries only for configs with ``prefetch_all=True``.
-    ``process_chunk`` makes at most one query per config (plus one per
-    intermediate hop of nested attributes whose objects the chunk lacks).
+    ``process_chunk`` makes one query for all configs (per database), one
+    more for configs with nested attributes, plus one per intermediate hop
+    of nested attributes whose objects the chunk lacks.
+
+    ``lru_cache_size`` is also what the server keeps: the first statement
+    on each connection (again after a reconnect) configures it, and a
+    MemoizedPrefetchWarning says once when the server's settings cannot hold
+    it.  ``stats()`` gives the server's counters; ``memoized_objects``,
+    ``memoized_objects_configs`` and ``through_model_source_target_cache``
+    are the seed package's attributes, read-only.
 
     ``pause_gc=True`` pauses the cyclic garbage collector while a chunk is
     processed: building a chunk's instances allocates a few container
@@ -55,9 +66,56 @@ class MemoizedPrefetch:
             Target(c.model, c.get_queryset(), c.lru_cache_size, ordered=c.is_many_to_many)
             for c in configs]
         self._plans: Dict[type, _Plan] = {}
+        self._server = ServerSession()
+        for target in self._targets:
+            target.session = self._server
+        self._links = {}  # seed's cache key -> the latest chunk's links
+        self._tables = {}  # alias -> {table: model}, what stats() reports
         for config, target in zip(self.configs, self._targets):
             if config.prefetch_all:
-                target.load_all(router.db_for_read(config.model))
+                alias = router.db_for_read(config.model)
+                self._configure(alias, [(config.model._meta.db_table, config.lru_cache_size,
+                                         None)], {config.model._meta.db_table: config.model})
+                target.load_all(alias)
+
+    # -- django-memoized-prefetch's attributes (read-only) ------------------
+
+    @property
+    def memoized_objects(self):
+        """{model: {primary key: instance}}: the instances kept between
+        chunks, as the seed package exposes them; each mapping has
+        ``get_size()`` (its lru_cache_size)."""
+        return MappingProxyType({c.model: _InstancesView(t, c.lru_cache_size)
+                                 for c, t in zip(self.configs, self._targets)})
+
+    @property
+    def memoized_objects_configs(self):
+        """{model: config}."""
+        return MappingProxyType({c.model: c for c in self.configs})
+
+    @property
+    def through_model_source_target_cache(self):
+        """{"<Through>_<source_field>_<target_field>": {source id: [target
+        ids]}}: the links of the latest chunk's many-to-many attributes,
+        under the seed package's keys (links are asked of the server every
+        chunk, so none are kept longer)."""
+        return MappingProxyType({k: _LinksView(v, size) for k, (v, size) in self._links.items()})
+
+    def stats(self, using=None):
+        """The server's counters for this connection: {model: {"hits",
+        "misses", "evictions"}} per target model and, for many-to-many, per
+        link (through) model, from memoized_prefetch.stats."""
+        if using is None:
+            if not self._tables:
+                return {}
+            using = next(iter(self._tables))
+        tables = self._tables.get(using, {})
+        counts = server_stats(using, list(tables))
+        return {tables[t]: v for t, v in counts.items()}
+
+    def _configure(self, alias, tables, models):
+        self._tables.setdefault(alias, {}).update(models)
+        self._server.want(alias, tables)
 
     def process_chunk(self, objects: Sequence[Model]) -> None:
         """Set every configured attribute on the instances of ``objects``."""
@@ -69,14 +127,68 @@ class MemoizedPrefetch:
         plan = self._plans.get(model)
         if plan is None:
             plan = self._plans[model] = _Plan(model, self.configs, self._targets)
+        first = objects[0]
+        for alias, tables, models in plan.server_tables(first):
+            self._configure(alias, tables, models)
         if not (self.pause_gc and gc.isenabled()):
-            plan.run(objects)
+            plan.run(objects, self._links)
             return
         gc.disable()
         try:
-            plan.run(objects)
+            plan.run(objects, self._links)
         finally:
             gc.enable()
+
+
+class _InstancesView(Mapping):
+    """A target's kept instances by primary key, read-only."""
+
+    def __init__(self, target, size):
+        self._target = target
+        self._size = size
+
+    def _merged(self):
+        out = {}
+        for cache in self._target._caches.values():
+            for pk, entry in cache.items():
+                out[pk] = entry[1]
+        return out
+
+    def __getitem__(self, pk):
+        for cache in self._target._caches.values():
+            entry = cache.get(pk)
+            if entry is not None:
+                return entry[1]
+        raise KeyError(pk)
+
+    def __iter__(self):
+        return iter(self._merged())
+
+    def __len__(self):
+        return len(self._merged())
+
+    def get_size(self):
+        return self._size
+
+
+class _LinksView(Mapping):
+    """A many-to-many attribute's links of the latest chunk, read-only."""
+
+    def __init__(self, links, size):
+        self._links = links
+        self._size = size
+
+    def __getitem__(self, key):
+        return list(self._links[key])
+
+    def __iter__(self):
+        return iter(self._links)
+
+    def __len__(self):
+        return len(self._links)
+
+    def get_size(self):
+        return self._size
 
 
 @dataclass
@@ -110,12 +222,33 @@ class _Plan:
             rel = f.related_model
             self.hops[p] = _Hop(Target(rel, rel._base_manager.all(), 0, memoize=False), f,
                                 weakref.WeakValueDictionary())
+        self.session = targets[0].session if targets else None
+        for hop in self.hops.values():
+            hop.target.session = self.session
 
-    def run(self, objects):
+    def server_tables(self, first):
+        """[(alias, [(table, cache_size, link source column)], {table:
+        model})]: what the server is asked to keep for these configs."""
+        by_alias = {}
+        for c in self.configs:
+            config = c.config
+            alias = c.target.alias_for(first)
+            tables, models = by_alias.setdefault(alias, ({}, {}))
+            table = config.model._meta.db_table
+            tables[table] = (table, config.lru_cache_size, None)
+            models[table] = config.model
+            if c.many_to_many:
+                for a, link in zip(c.attrs, c.links):
+                    tables[link.table] = (link.table, config.lru_cache_size, link.source_column)
+                    models[link.table] = a.field.remote_field.through
+        return [(alias, list(t.values()), m) for alias, (t, m) in by_alias.items()]
+
+    def run(self, objects, links=None):
+        """One statement (per database) for the direct configs; nested ones
+        follow, after the intermediate levels are loaded, in one more."""
         first = objects[0]
         handed_out = set()
-        for c in self.direct:
-            found = _run_config(c, objects, first)
+        for found in _run_configs(self.direct, objects, first, None, links):
             if self.nested:
                 handed_out.update(map(id, found))
         if not self.nested:
@@ -135,21 +268,32 @@ class _Plan:
                     seen.add(id(child))
                     level.append(child)
             levels[p] = level
-        for c in self.nested:
-            _run_config(c, objects, first, levels)
+        _run_configs(self.nested, objects, first, levels, links)
 
 
-def _run_config(c: ConfigPlan, objects, first, levels=None):
-    """Fetch and set one config's attributes; returns the instances used."""
-    if c.many_to_many:
-        return _run_m2m(c, objects, first, levels)
-    return _run_fk(c, objects, first, levels)
+def _run_configs(configs, objects, first, levels, links):
+    """Fetch and set the attributes of configs, with one statement per
+    database; returns the instances each config used."""
+    prepared = [(_prepare_m2m if c.many_to_many else _prepare_fk)(c, objects, first, levels, links)
+                for c in configs]
+    by_alias = {}
+    for i, (alias, part, _, _) in enumerate(prepared):
+        if part is not None:
+            by_alias.setdefault(alias, []).append(i)
+    results = {}
+    for indexes in by_alias.values():
+        for i, result in zip(indexes, run_parts([prepared[i][1] for i in indexes])):
+            results[i] = result
+    return [apply(results[i] if i in results else empty)
+            for i, (_, _, apply, empty) in enumerate(prepared)]
 
 
 # ---------------------------------------------------------------------------
 # Foreign keys
 
-def _run_fk(c: ConfigPlan, objects, first, levels):
+def _prepare_fk(c: ConfigPlan, objects, first, levels, links=None):
+    """(alias, Part or None, apply(result), result without a statement)
+    of a foreign-key config."""
     target = c.target
     alias = target.alias_for(first)
 
@@ -172,19 +316,29 @@ def _run_fk(c: ConfigPlan, objects, first, levels):
         rep.pop(None, None)
         source_ids.update(rep.values())
 
-    found = {}
+    part = None
     if source_ids:
-        found = target.fetch_fk(alias, c.source_model, list(source_ids),
-                                [a.column_path for a in c.attrs])
-    by_key = {}
-    for a in c.attrs:
-        if a.key_attname not in by_key:
-            by_key[a.key_attname] = target.by_key(found, a.key_attname)
-    for a in c.attrs:
-        parents = objects if not a.prefix else levels[a.prefix]
-        _assign_fk(parents, a.attname, a.cache_name, by_key[a.key_attname],
-                   a.reverse_cache_name)
-    return found.values()
+        paths = [a.column_path for a in c.attrs]
+        if c.delta:
+            # the keys are the values the chunk holds: send only what changed
+            keys = set()
+            for rep in reps.values():
+                keys.update(rep)
+            part = target.fk_delta_part(alias, c.source_model, list(source_ids), paths, keys)
+        if part is None:
+            part = target.fk_part(alias, c.source_model, list(source_ids), paths)
+
+    def apply(found):
+        by_key = {}
+        for a in c.attrs:
+            if a.key_attname not in by_key:
+                by_key[a.key_attname] = target.by_key(found, a.key_attname)
+        for a in c.attrs:
+            parents = objects if not a.prefix else levels[a.prefix]
+            _assign_fk(parents, a.attname, a.cache_name, by_key[a.key_attname],
+                       a.reverse_cache_name)
+        return found.values()
+    return alias, part, apply, {}
 
 
 def _assign_fk(parents, attname, name, found, reverse_name):
@@ -273,7 +427,9 @@ def _load_hop(target, field, parents, handed_out, loaded):
 # ---------------------------------------------------------------------------
 # Many-to-many
 
-def _run_m2m(c: ConfigPlan, objects, first, levels):
+def _prepare_m2m(c: ConfigPlan, objects, first, levels, links=None):
+    """(alias, Part or None, apply(result), result without a statement)
+    of a many-to-many config."""
     target = c.target
     alias = target.alias_for(first)
     parts = []
@@ -285,10 +441,24 @@ def _run_m2m(c: ConfigPlan, objects, first, levels):
             sources = [o for o, _ in kept]
             values = [v for _, v in kept]
         parts.append((sources, values))
-    found, groups = target.fetch_m2m(
-        alias, [(link, values) for link, (_, values) in zip(c.links, parts)])
-    for a, (sources, values), group in zip(c.attrs, parts, groups):
-        if sources:
-            assign_m2m(a.field, sources, values, group, c.config.queryset,
-                       len(set(values)) != len(values))
-    return found
+    lookups = [(link, values) for link, (_, values) in zip(c.links, parts)]
+    part = target.m2m_part(alias, lookups)
+
+    def apply(result):
+        found, groups = result
+        if links is not None:
+            # the seed's attribute, before assign_m2m takes the groups apart
+            config = c.config
+            pk = config.model._meta.pk.attname
+            for a, link, group in zip(c.attrs, c.links, groups):
+                through = a.field.remote_field.through
+                key = "%s_%s_%s" % (through.__name__, config.source_field or link.source_column,
+                                    config.target_field or link.target_column)
+                links[key] = ({s: [getattr(i, pk) for i in insts] for s, insts in group.items()},
+                              config.lru_cache_size)
+        for a, (sources, values), group in zip(c.attrs, parts, groups):
+            if sources:
+                assign_m2m(a.field, sources, values, group, c.config.queryset,
+                           len(set(values)) != len(values))
+        return found
+    return alias, part, apply, target.m2m_empty(lookups)

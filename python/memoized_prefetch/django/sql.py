@@ -5,6 +5,8 @@ table for prefetch_all, and the array parameters of source ids."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field as _field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Callable, List, Optional
 
 from django.db import connections
@@ -133,11 +135,12 @@ def make_shape(model, queryset: QuerySet, plain: bool, alias: str) -> Shape:
     return shape
 
 
-def fk_statement(shape: Shape, source_model, source_ids, column_paths):
+def fk_statement(shape: Shape, source_model, source_ids, column_paths, wrap=False):
     """The statement (and its parameters) of the targets that the paths lead
-    to from the rows of ``source_model`` with these primary keys."""
+    to from the rows of ``source_model`` with these primary keys.  With
+    ``wrap``, the ids are read through the CTE mp_cfg (see with_session)."""
     connection = shape.connection
-    ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection)
+    ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection, wrap)
     call = "%s.fk(%%s::regclass, %s, %%s::text[], NULL::%s)" % (
         SCHEMA, ids_sql, shape.type_sql)
     params = [connection.ops.quote_name(source_model._meta.db_table), ids, list(column_paths)]
@@ -153,7 +156,68 @@ def fk_statement(shape: Shape, source_model, source_ids, column_paths):
     return sql, params
 
 
-def m2m_statement(shape: Shape, live):
+def digest_sql(row: str) -> str:
+    """The digest of a row as the server outputs it: SHA-256 of its text
+    (in the server's encoding), in base64."""
+    return "encode(sha256(textsend(%s::text)), 'base64')" % row
+
+
+def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, held,
+                       wrap=False):
+    """fk_statement for a plain shape, sending only what changed: ``held``
+    is [(primary key, digest, row type)] of rows the adapter holds, each
+    built from a row of that row type (a table of one schema).  A row comes as (key, digest, columns...,
+    marker): the digest (SHA-256 of the row's text, which no one can make
+    two different rows share) and columns of a row that
+    is new or differs from the one held, or NULL and NULLs for a row whose
+    text is the one held (so that the instance built from it is the one
+    this row would build)."""
+    connection = shape.connection
+    ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection, wrap)
+    keys_sql, keys = _id_array([h[0] for h in held], shape.model._meta.pk, connection)
+    call = "%s.fk(%%s::regclass, %s, %%s::text[], NULL::%s)" % (
+        SCHEMA, ids_sql, shape.type_sql)
+    sql = ("SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, %s, NULL::%s FROM ("
+           "SELECT y.k, y.t, y.d, coalesce(h.d = y.d, false) AS same FROM (SELECT DISTINCT ON (1) (s.target).%s AS k, s.target AS t, "
+           "%s AS d FROM %s s ORDER BY 1) y "
+           "LEFT JOIN unnest(%s, %%s::text[], %%s::oid[]) h(k, d, r) "
+           "ON h.k = y.k AND h.r = pg_typeof(y.t)::oid) x" % (
+               ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
+                         for c in shape.columns),
+               shape.type_sql, shape.pk_column, digest_sql("s.target"), call, keys_sql))
+    params = [connection.ops.quote_name(source_model._meta.db_table), ids,
+              list(column_paths), keys, [h[1] for h in held], [int(h[2]) for h in held]]
+    return sql, params
+
+
+def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
+    """m2m_statement for a plain shape and one link, sending only what
+    changed (see fk_delta_statement), and each target once: a row is (key,
+    digest, the source values linked to it, columns..., marker), in key
+    order, so that appending a target to each of its sources in turn gives
+    every source its targets in m2m()'s order."""
+    connection = shape.connection
+    qn = connection.ops.quote_name
+    ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
+    keys_sql, keys = _id_array([h[0] for h in held], shape.model._meta.pk, connection)
+    call = "%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (SCHEMA, ids_sql, shape.type_sql)
+    sql = ("WITH mp_a AS MATERIALIZED (SELECT (s.target).%s AS k, (array_agg(s.target))[1] AS t, "
+           "array_agg(s.source_id) AS s FROM %s s GROUP BY 1) "
+           "SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, x.s, %s, NULL::%s FROM "
+           "(SELECT a.k, a.t, a.s, a.d, coalesce(h.d = a.d, false) AS same FROM "
+           "(SELECT b.k, b.t, b.s, %s AS d FROM mp_a b) a "
+           "LEFT JOIN unnest(%s, %%s::text[], %%s::oid[]) h(k, d, r) "
+           "ON h.k = a.k AND h.r = pg_typeof(a.t)::oid) x ORDER BY x.k" % (
+               shape.pk_column, call,
+               ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
+                         for c in shape.columns),
+               shape.type_sql, digest_sql("b.t"), keys_sql))
+    params = [qn(link.table), ids, link.source_column, link.target_column, keys,
+              [h[1] for h in held], [int(h[2]) for h in held]]
+    return sql, params
+
+
+def m2m_statement(shape: Shape, live, wrap=False):
     """The statement (and its parameters) of the targets linked to the source
     values of each (index, link, values) of ``live``, in the queryset's
     order.  A row holds the source value, preceded by the index when there
@@ -163,7 +227,7 @@ def m2m_statement(shape: Shape, live):
     calls = []
     params = []
     for i, link, values in live:
-        ids_sql, ids = _id_array(values, link.source_key, connection)
+        ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
         calls.append((i, "%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (
             SCHEMA, ids_sql, shape.type_sql)))
         params += [qn(link.table), ids, link.source_column, link.target_column]
@@ -196,8 +260,9 @@ def load_all_statement(shape: Shape, queryset: QuerySet, limit: int):
     """The statement (and its parameters) of up to ``limit`` rows of the
     queryset, or None when it gives none."""
     if shape.plain:
-        sql = "SELECT %s, NULL::%s FROM %s t LIMIT %d" % (
-            ", ".join("t.%s" % c for c in shape.columns), shape.type_sql,
+        # with each row's digest before the marker (see fk_delta_statement)
+        sql = "SELECT %s, %s, NULL::%s FROM %s t LIMIT %d" % (
+            ", ".join("t.%s" % c for c in shape.columns), digest_sql("t"), shape.type_sql,
             shape.type_sql, limit)
         return sql, []
     compiler = queryset.query.chain().get_compiler(using=shape.alias)
@@ -211,13 +276,79 @@ def load_all_statement(shape: Shape, queryset: QuerySet, limit: int):
     return sql, params
 
 
-def execute(connection, sql, params):
-    """The rows, and the type of their last column (the row type marker)."""
+def with_session(shape: Shape, statement, session_sql, session_params):
+    """A statement that first sets the session up: the CTE mp_cfg
+    (``session_sql``), which the ids of every call read (so that it is
+    evaluated before any call runs) and whose one value ends every row, after
+    the row type marker."""
+    sql, params = statement
+    marker = "NULL::%s FROM" % shape.type_sql
+    sql = sql.replace(marker, "NULL::%s, (SELECT i FROM mp_cfg) AS mp_cfg FROM" % shape.type_sql)
+    cte = "mp_cfg AS MATERIALIZED (%s)" % session_sql
+    if sql.startswith("WITH "):
+        sql = "WITH %s, %s" % (cte, sql[len("WITH "):])
+    else:
+        sql = "WITH %s %s" % (cte, sql)
+    return sql, list(session_params) + list(params)
+
+
+def merged_statement(statements, widths, session=None):
+    """One statement of several parts' statements: each a materialized CTE
+    mp_q<k>, whose rows come in the union's branch k, tagged k in the first
+    column, with typed NULLs in the other parts' columns (a LEFT JOIN on
+    false gives them).  With ``session`` ((sql, params) of the session's
+    CTE mp_cfg), its value ends every row."""
+    n = len(statements)
+    ctes = []
+    params = []
+    if session is not None:
+        ctes.append("mp_cfg AS MATERIALIZED (%s)" % session[0])
+        params += list(session[1])
+    for k, (sql, p) in enumerate(statements):
+        ctes.append("mp_q%d AS MATERIALIZED (%s)" % (k, sql))
+        params += list(p)
+    cols = ", ".join("mp_q%d.*" % j for j in range(n))
+    if session is not None:
+        cols += ", (SELECT i FROM mp_cfg)"
+    branches = []
+    for k in range(n):
+        joins = "".join(" LEFT JOIN mp_q%d ON false" % j for j in range(n) if j != k)
+        branches.append("SELECT %d AS mp_part, %s FROM mp_q%d%s" % (k, cols, k, joins))
+    return "WITH %s %s" % (", ".join(ctes), " UNION ALL ".join(branches)), params
+
+
+def execute_merged(connection, sql, params, widths, session=False):
+    """[(rows, rowtype)] per part of a merged statement, and the session's
+    value (None without it, or without rows)."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-        rowtype = cursor.description[-1][1]
-    return rows, rowtype
+        description = cursor.description
+    info = rows[0][-1] if session and rows else None
+    bounds = []
+    start = 1
+    for w in widths:
+        bounds.append((start, start + w, description[start + w - 1][1]))
+        start += w
+    by_part = [[] for _ in widths]
+    for k, group in groupby(rows, itemgetter(0)):
+        lo, hi, _ = bounds[k]
+        by_part[k].extend(r[lo:hi] for r in group)
+    return [(part, bounds[k][2]) for k, part in enumerate(by_part)], info
+
+
+def execute(connection, sql, params, session=False):
+    """The rows, and the type of their row type marker (the last column, or
+    the one before the session's value with ``session``, which is returned
+    too, None without rows)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+        if not session:
+            return rows, cursor.description[-1][1]
+        rowtype = cursor.description[-2][1]
+    info = rows[0][-1] if rows else None
+    return [r[:-1] for r in rows], rowtype, info
 
 
 def _esc(sql: str) -> str:
@@ -225,12 +356,13 @@ def _esc(sql: str) -> str:
     return sql.replace("%", "%%")
 
 
-def _id_array(values, field, connection):
+def _id_array(values, field, connection, wrap=False):
     """An array parameter of the column type of ``field``: integers as one
     array literal (cheap to send and to parse), other types adapted by the
-    driver."""
+    driver.  With ``wrap``, read through the CTE mp_cfg."""
     db_type = field.rel_db_type(connection)
+    fmt = "(SELECT %%s::%s[] FROM mp_cfg)" if wrap else "%%s::%s[]"
     if field.get_internal_type() in _INTEGER_TYPES or db_type in ("integer", "bigint", "smallint"):
-        return "%%s::%s[]" % db_type, "{%s}" % ",".join(map(str, map(int, values)))
+        return fmt % db_type, "{%s}" % ",".join(map(str, map(int, values)))
     prep = field.get_db_prep_value
-    return "%%s::%s[]" % _esc(db_type), [prep(v, connection) for v in values]
+    return fmt % _esc(db_type), [prep(v, connection) for v in values]

@@ -1,0 +1,87 @@
+-- Admission under memory pressure: evictions forced by max_backend_memory
+-- (not by cache_size) of entries never served start admission as
+-- cache_size evictions do, and memory is then taken from the cache whose
+-- entries do not come back, not from the one whose entries do.  Results
+-- stay those of the plain join throughout.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS memoized_prefetch;
+RESET client_min_messages;
+
+CREATE TABLE adm_author (id int PRIMARY KEY, name text);
+CREATE TABLE adm_tag (id int PRIMARY KEY, name text);
+CREATE TABLE adm_book (id int PRIMARY KEY, author_id int REFERENCES adm_author);
+CREATE TABLE adm_book_tags (id serial PRIMARY KEY,
+    book_id int NOT NULL REFERENCES adm_book, tag_id int NOT NULL REFERENCES adm_tag,
+    UNIQUE (book_id, tag_id));
+INSERT INTO adm_author SELECT g, repeat('a', 40) || g FROM generate_series(1, 300) g;
+INSERT INTO adm_tag SELECT g, 't' || g FROM generate_series(1, 20) g;
+INSERT INTO adm_book SELECT g, 1 + g % 300 FROM generate_series(1, 6000) g;
+INSERT INTO adm_book_tags (book_id, tag_id)
+    SELECT b, 1 + (b + k) % 20 FROM generate_series(1, 6000) b, generate_series(0, 2) k;
+VACUUM ANALYZE adm_author, adm_tag, adm_book, adm_book_tags;
+
+-- a pass over the books in chunks of 200: authors come back every chunk,
+-- link rows never; the results are compared with the plain joins
+CREATE FUNCTION adm_pass() RETURNS TABLE (fk_mismatches bigint, m2m_mismatches bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    ids int[];
+BEGIN
+    fk_mismatches := 0;
+    m2m_mismatches := 0;
+    FOR c IN 0..29 LOOP
+        ids := ARRAY(SELECT generate_series(c * 200 + 1, c * 200 + 200));
+        -- each function is called once per chunk (a second call would be
+        -- a second miss of the same keys)
+        fk_mismatches := fk_mismatches + (
+            WITH f AS MATERIALIZED (
+                SELECT s.source_id, s.target FROM memoized_prefetch.fk('adm_book', ids, '{author_id}', NULL::adm_author) s),
+            j AS MATERIALIZED (
+                SELECT b.id, a FROM adm_book b JOIN adm_author a ON a.id = b.author_id WHERE b.id = ANY (ids))
+            SELECT count(*) FROM ((TABLE f EXCEPT ALL TABLE j) UNION ALL (TABLE j EXCEPT ALL TABLE f)) d);
+        m2m_mismatches := m2m_mismatches + (
+            WITH f AS MATERIALIZED (
+                SELECT s.source_id, s.target FROM memoized_prefetch.m2m('adm_book_tags', ids, NULL::adm_tag) s),
+            j AS MATERIALIZED (
+                SELECT l.book_id, t FROM adm_book_tags l JOIN adm_tag t ON t.id = l.tag_id WHERE l.book_id = ANY (ids))
+            SELECT count(*) FROM ((TABLE f EXCEPT ALL TABLE j) UNION ALL (TABLE j EXCEPT ALL TABLE f)) d);
+    END LOOP;
+    RETURN NEXT;
+END $$;
+
+CREATE VIEW adm_stats AS
+    SELECT relation, entries, hits, misses, evictions FROM memoized_prefetch.stats
+    WHERE pid = pg_backend_pid() AND relation::text LIKE 'adm_%' ORDER BY relation::text;
+
+-- cache_size is far above what memory holds: every eviction is forced by
+-- max_backend_memory, which holds the authors with room to spare but not
+-- the link rows of a pass as well
+SET memoized_prefetch.max_backend_memory = '256kB';
+SELECT memoized_prefetch.configure('adm_author', 100000);
+SELECT memoized_prefetch.configure('adm_book_tags', 100000);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM adm_pass();
+SELECT memoized_prefetch.reset('adm_author');
+SELECT * FROM adm_pass();
+-- memory forced the link table's evictions; in the second pass, every
+-- author was stored once and served from then on, none evicted
+SELECT relation, evictions > 0 AS evicted FROM adm_stats
+WHERE relation = 'adm_book_tags'::regclass;
+SELECT relation, entries, evictions, misses, hits FROM adm_stats
+WHERE relation = 'adm_author'::regclass;
+COMMIT;
+
+-- the same with cache_size evictions: the link table's cache_size is met
+-- by its own entries, and the same admission follows
+SELECT memoized_prefetch.reset(NULL);
+RESET memoized_prefetch.max_backend_memory;
+SELECT memoized_prefetch.configure('adm_book_tags', 1000);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM adm_pass();
+SELECT relation, entries <= 1000 AS within_cache_size, evictions > 0 AS evicted
+FROM adm_stats WHERE relation = 'adm_book_tags'::regclass;
+COMMIT;
+
+DROP VIEW adm_stats;
+DROP FUNCTION adm_pass();
+DROP TABLE adm_book_tags, adm_book, adm_tag, adm_author;
