@@ -77,8 +77,8 @@ mp_btpage_beyond(IndexScanDesc scan, SortSupport ssup, Datum key)
 /*
  * Move the scan to just before the page's first entry >= "key", which
  * mp_btpage_beyond() said is on this page, by a binary search of the
- * page's items rather than stepping through them.  The entries skipped are on a page the
- * scan has read (and, in SERIALIZABLE, predicate-locked) already.  Called
+ * page's items rather than stepping through them.  The entries skipped are
+ * on a page the scan has read (and, in SERIALIZABLE, predicate-locked) already.  Called
  * right after index_getnext_tid(), before any heap fetch, so no hint that the
  * current entry is dead (kill_prior_tuple) is pending for the item left.
  */

@@ -10,12 +10,13 @@
  *
  * Rules (see track.c and witness.c for buckets and witnesses).  A call
  * bypasses the cache when the snapshot is not MVCC, when
- * old_snapshot_threshold is set, when row-level security applies, or when the transaction may have written the relation (it holds
- * a lock that lets it write: track.c, mp_written).  Otherwise an entry e is
- * served under snapshot S when its witness and relfilenode are the current
- * ones, no relcache invalidation of the relation came since it was filled
- * (both start a new generation of the cache), and either (a key type with
- * no hash function is never cached)
+ * old_snapshot_threshold is set, when row-level security applies, or when
+ * the transaction may have written the relation (it holds a lock that lets
+ * it write: track.c, mp_written); a key type with no hash function is never
+ * cached.  Otherwise an entry e is served under snapshot S when its witness
+ * and relfilenode are the current ones, no relcache invalidation of the
+ * relation came since it was filled (both start a new generation of the
+ * cache), and either
  *
  *	- the xmin rule (tracked relation, not SERIALIZABLE, not in recovery):
  *	  e.stable && B[b].gen == e.g0 && C.gen == e.gc0 && e.m0 < xmin(S),

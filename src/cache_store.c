@@ -16,8 +16,8 @@
  *
  * A cache lives until its relation or index is dropped, reset(), the end of
  * the backend, or, when it holds no entry and no call uses it, until the
- * room is needed for another cache.  A relcache invalidation of its relation starts a new
- * generation of it (no entry filled before is served: cache.c) and marks it
+ * room is needed for another cache.  A relcache invalidation of its relation
+ * starts a new generation of it (no entry filled before is served: cache.c) and marks it
  * to be checked, before the next call, for a dropped relation (sweep); the
  * callback only flips flags.
  *
