@@ -89,6 +89,10 @@ note "ICU collations: " . ($have_icu ? 'yes' : 'no, skipped') . ', citext: '
   . ($have_citext ? 'yes' : 'no, skipped');
 
 $node->safe_psql('postgres', q{CREATE EXTENSION memoized_prefetch});
+# force_parallel_mode is debug_parallel_query from PostgreSQL 16 on
+my $parallel_guc = $node->safe_psql('postgres',
+	q{SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+	              THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END});
 $node->safe_psql('postgres', q{CREATE EXTENSION citext}) if $have_citext;
 $node->safe_psql('postgres',
 	q{CREATE COLLATION fz_ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)})
@@ -1063,15 +1067,15 @@ for my $round (1 .. $rounds)
 		# snapshots
 		sess_end($r);
 		sess_start($r->{schema});
-		sess_sql(q{SELECT memoized_prefetch.track('t'), memoized_prefetch.track('m'), memoized_prefetch.track('l');
+		sess_sql(qq{SELECT memoized_prefetch.track('t'), memoized_prefetch.track('m'), memoized_prefetch.track('l');
 		           SET memoized_prefetch.enabled = on; SET memoized_prefetch.cache_size = 10000;
 		           RESET memoized_prefetch.max_backend_memory;
 		           SELECT memoized_prefetch.configure(x, NULL) FROM unnest('{t,m,l}'::regclass[]) x;
-		           SET force_parallel_mode = on; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
+		           SET $parallel_guc = on; SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0;
 		           SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2});
 		run_pass($r, [ @$c[ 0 .. 2 ] ], "r$round.parallel", 1);
 		run_pass($r, [ @$c[ 0 .. 2 ] ], "r$round.parallel-warm", 1);
-		sess_sql('RESET force_parallel_mode; RESET max_parallel_workers_per_gather');
+		sess_sql("RESET $parallel_guc; RESET max_parallel_workers_per_gather");
 	}
 	sess_end($r);
 	$node->safe_psql('postgres', "DROP SCHEMA $r->{schema} CASCADE") if $round < $rounds;
