@@ -151,7 +151,8 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 		(RecoveryInProgress() || !mp_shared_available()) &&
 		lk->ik->unique && !lk->ik->indexonly &&
 		lk->heap->rd_rel->relam == HEAP_TABLE_AM_OID;
-	use->next64 = U64FromFullTransactionId(ReadNextFullTransactionId());
+	if (use->validate)
+		use->next64 = U64FromFullTransactionId(ReadNextFullTransactionId());
 	use->nblocks = InvalidBlockNumber;
 	use->coarse = mp_coarse_bucket(relid);
 
@@ -177,7 +178,8 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 static inline bool
 servable(MpCacheUse *use, MpLookup *lk, MpEntryRef *ref, uint32 bucket)
 {
-	if (ref->gen != use->cache->gen || ref->gen != use->gen)
+	/* (what this call stored carries use->gen, older than a moved gen) */
+	if (ref->gen != use->cache->gen)
 		return false;
 	if (ref->snap == use->snap)
 		return true;
@@ -227,7 +229,7 @@ fill(MpCacheUse *use, Datum key, uint32 hash, HeapTuple *rows,
 	if (ref == NULL)
 		return NULL;
 	/* one row of a unique key, read from the heap: it can be validated */
-	ref->xmin = nrows == 1 && xmins ? xmins[0] : InvalidTransactionId;
+	ref->xmin = use->validate && nrows == 1 && xmins ? xmins[0] : InvalidTransactionId;
 	if (nrows == 1)
 		ref->tid = rows[0]->t_self;
 	ref->born = use->next64;

@@ -253,7 +253,6 @@ mp_cache_store(MpCache *c, int cap, Datum key, uint32 hash, HeapTuple *rows,
 	}
 	ref->entry = e;
 	ref->nrows = nrows;
-	ref->gen = c->gen;
 	ref->referenced = false;
 	ref->served = false;
 	ref->call = mp_current_call;

@@ -134,6 +134,7 @@ mp_cache_count(MpCache *c, MpCounter counter, int64 n)
 extern MemoryContext mp_cache_cxt;
 extern void mp_cache_setup(void);
 extern MpCache *mp_cache_for(MpLookup *lk);
+/* stores an entry; the caller sets what decides serving (gen, snap, ...) */
 extern MpEntryRef *mp_cache_store(MpCache *c, int cap, Datum key, uint32 hash,
 								  HeapTuple *rows, int nrows);
 extern void mp_cache_sweep(void);

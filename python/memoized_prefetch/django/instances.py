@@ -30,16 +30,19 @@ def builder(shape: Shape):
     attnames = shape.attnames
     converters = shape.converters
     n = shape.ncols
+    def converted(values):
+        row = list(values[:n])
+        for pos, convs, expression in converters:
+            v = row[pos]
+            for conv in convs:
+                v = conv(v, expression, connection)
+            row[pos] = v
+        return row
+
     if shape.plain:
         if converters:
             def build(values):
-                values = list(values[:n])
-                for i, convs, col in converters:
-                    v = values[i]
-                    for conv in convs:
-                        v = conv(v, col, connection)
-                    values[i] = v
-                return model.from_db(alias, attnames, values)
+                return model.from_db(alias, attnames, converted(values))
         else:
             def build(values):
                 return model.from_db(alias, attnames, values[:n])
@@ -51,12 +54,7 @@ def builder(shape: Shape):
     annotations = shape.annotations
 
     def build(values):
-        row = list(values[:n])
-        for pos, convs, expression in converters:
-            v = row[pos]
-            for conv in convs:
-                v = conv(v, expression, connection)
-            row[pos] = v
+        row = converted(values)
         obj = model.from_db(alias, attnames, row[start:end])
         for populator in related_populators:
             populator.populate(row, obj)
