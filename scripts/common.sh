@@ -88,6 +88,12 @@ ensure_server() {
         PG_CONFIG=$copy/bin/pg_config
     fi
     PG_BIN=$("$PG_CONFIG" --bindir)
+    # A built server's programs find its libpq by the path it was built at,
+    # which a cached or copied build no longer has: name its lib directory.
+    if [ "$PG_SOURCE" = built ]; then
+        LD_LIBRARY_PATH=$("$PG_CONFIG" --libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        export LD_LIBRARY_PATH
+    fi
     export PG_CONFIG
 }
 
