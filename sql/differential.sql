@@ -1,4 +1,4 @@
--- Differential test: on generated data, fk() and m2m() against the plain join
+-- Differential test: on generated data, fk(), m2m() and reverse_fk() against the plain join
 -- for many random chunks (sizes 0..50, ids partly missing, duplicates, NULLs).
 -- Each check prints the number of chunks whose result differs (must be 0).
 SET client_min_messages = warning;
@@ -32,6 +32,10 @@ CREATE TABLE book_categories (
     category_id bigint NOT NULL REFERENCES category);
 CREATE INDEX ON book_categories (book_id);
 CREATE INDEX ON book_categories (category_id);
+-- for reverse_fk: the books of an author, of a publisher; a book's reviews
+CREATE INDEX ON book (author_id);
+CREATE INDEX ON book (publisher_id);
+CREATE INDEX ON review (book_id);
 
 INSERT INTO author SELECT i, 'author ' || i, 'A' || lpad(i::text, 4, '0') FROM generate_series(1, 300) i;
 INSERT INTO publisher SELECT i, 'publisher ' || i FROM generate_series(1, 30) i;
@@ -66,6 +70,7 @@ CREATE TABLE big_src (
     other_id int);
 CREATE TABLE big_link (id int PRIMARY KEY, group_id int NOT NULL, item_id int NOT NULL);
 CREATE INDEX ON big_link (group_id);
+CREATE INDEX ON big_src (item_id);
 INSERT INTO item SELECT i, md5(i::text), 'item ' || i FROM generate_series(1, 6000) i;
 INSERT INTO big_src
 SELECT i,
@@ -112,7 +117,8 @@ SELECT kind, c,
        coalesce((SELECT array_agg(CASE WHEN random() < 0.05 THEN NULL
                                        ELSE 1 + floor(random() * maxid * 1.2)::bigint + 0 * g END)
                  FROM generate_series(1, floor(random() * 51)::int + 0 * c) g), '{}')
-FROM (VALUES ('book', 1000), ('review', 1500), ('category', 40)) k(kind, maxid), generate_series(1, 300) c;
+FROM (VALUES ('book', 1000), ('review', 1500), ('category', 40), ('author', 300), ('publisher', 30)) k(kind, maxid),
+     generate_series(1, 300) c;
 -- for the larger tables: 40 such chunks and 20 long ones (100..2000
 -- consecutive ids, shuffled, with 20 repeated ones)
 INSERT INTO chunk
@@ -120,7 +126,7 @@ SELECT kind, c,
        coalesce((SELECT array_agg(CASE WHEN random() < 0.05 THEN NULL
                                        ELSE 1 + floor(random() * maxid * 1.2)::bigint + 0 * g END)
                  FROM generate_series(1, floor(random() * 51)::int + 0 * c) g), '{}')
-FROM (VALUES ('big_src', 20000), ('big_group', 3000)) k(kind, maxid), generate_series(1, 40) c;
+FROM (VALUES ('big_src', 20000), ('big_group', 3000), ('item', 6000)) k(kind, maxid), generate_series(1, 40) c;
 INSERT INTO chunk
 SELECT kind, c, (SELECT array_agg(i ORDER BY random()) FROM (
                     SELECT start + g AS i FROM generate_series(0, len - 1) g
@@ -128,7 +134,7 @@ SELECT kind, c, (SELECT array_agg(i ORDER BY random()) FROM (
                     SELECT start + floor(random() * len)::bigint + 0 * g FROM generate_series(1, 20) g) r)
 FROM (SELECT kind, c, 1 + floor(random() * maxid * 1.1)::bigint + 0 * c AS start,
              100 + floor(random() * 1901)::int + 0 * c AS len
-      FROM (VALUES ('big_src', 20000), ('big_group', 3000)) k(kind, maxid), generate_series(41, 60) c) x;
+      FROM (VALUES ('big_src', 20000), ('big_group', 3000), ('item', 6000)) k(kind, maxid), generate_series(41, 60) c) x;
 SELECT kind, count(*) AS chunks,
        count(*) FILTER (WHERE cardinality(ids) = 0) > 0 AS empty_chunks,
        count(*) FILTER (WHERE array_position(ids, NULL) IS NOT NULL) > 0 AS with_nulls,
@@ -194,7 +200,26 @@ INSERT INTO checks VALUES
  $$SELECT l.group_id, i.* FROM big_link l JOIN item i ON i.id = l.item_id WHERE l.group_id = ANY ($1::int[])$$),
 ('m2m category books', 'category',
  $$SELECT s.source_id, s.target FROM memoized_prefetch.m2m('book_categories', $1, NULL::book) s$$,
- $$SELECT l.category_id, b FROM book_categories l JOIN book b ON b.id = l.book_id WHERE l.category_id = ANY ($1)$$);
+ $$SELECT l.category_id, b FROM book_categories l JOIN book b ON b.id = l.book_id WHERE l.category_id = ANY ($1)$$),
+('reverse author books', 'author',
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('author', $1, NULL::book, 'author_id') s$$,
+ $$SELECT b.author_id, b FROM book b WHERE b.author_id = ANY ($1)$$),
+('reverse publisher books', 'publisher',
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('publisher', $1::int[], NULL::book) s$$,
+ $$SELECT b.publisher_id, b FROM book b WHERE b.publisher_id = ANY ($1::int[])$$),
+('reverse book reviews', 'book',
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('book', $1, NULL::review) s$$,
+ $$SELECT r.book_id, r FROM review r WHERE r.book_id = ANY ($1)$$),
+('reverse item sources', 'item',
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('item', $1::int[], NULL::big_src, 'item_id') s$$,
+ $$SELECT b.item_id, b FROM big_src b WHERE b.item_id = ANY ($1::int[])$$),
+('reverse group links, no foreign key', 'big_group',
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('item', $1::int[], NULL::big_link, 'group_id') s$$,
+ $$SELECT l.group_id, l FROM big_link l WHERE l.group_id = ANY ($1::int[])$$),
+('flat reverse item sources', 'item',
+ $$SELECT s.* FROM memoized_prefetch.reverse_fk_flat('item', $1::int[], NULL::big_src, 'item_id')
+   AS s(source_id int, id int, item_id int, item_code text, other_id int)$$,
+ $$SELECT b.item_id, b.* FROM big_src b WHERE b.item_id = ANY ($1::int[])$$);
 
 -- both sides in one statement; the call's row count
 CREATE FUNCTION pg_temp.same(call text, plain text, ids bigint[], OUT same boolean, OUT n int)
@@ -248,6 +273,16 @@ FROM (SELECT c.n,
               WHERE l.book_id = ANY (c.ids)) AS documented
       FROM chunk c WHERE c.kind = 'book') x;
 
+SELECT count(*) FILTER (WHERE reverse_order IS DISTINCT FROM documented) AS reverse_order_mismatches,
+       count(*) FILTER (WHERE cardinality(reverse_order) > 1) > 100 AS enough_chunks
+FROM (SELECT c.n,
+             (SELECT array_agg(row(s.source_id, (s.target).id)::text ORDER BY s.ord)
+              FROM memoized_prefetch.reverse_fk('author', c.ids, NULL::book, 'author_id')
+                   WITH ORDINALITY s(source_id, target, ord)) AS reverse_order,
+             (SELECT array_agg(row(b.author_id, b.id)::text ORDER BY array_position(c.ids, b.author_id), b.id)
+              FROM book b WHERE b.author_id = ANY (c.ids)) AS documented
+      FROM chunk c WHERE c.kind = 'author') x;
+
 -- the same on the larger tables, first positions computed with ordinality
 SELECT count(*) FILTER (WHERE fk_order IS DISTINCT FROM documented) AS big_fk_order_mismatches,
        count(*) FILTER (WHERE cardinality(fk_order) > 100) > 10 AS enough_chunks
@@ -279,6 +314,18 @@ FROM (SELECT c.n,
               JOIN big_link l ON l.group_id = f.id JOIN item i ON i.id = l.item_id) AS documented
       FROM chunk c WHERE c.kind = 'big_group') x;
 
+SELECT count(*) FILTER (WHERE reverse_order IS DISTINCT FROM documented) AS big_reverse_order_mismatches,
+       count(*) FILTER (WHERE cardinality(reverse_order) > 100) > 10 AS enough_chunks
+FROM (SELECT c.n,
+             (SELECT array_agg(row(s.source_id, (s.target).id)::text ORDER BY s.ord)
+              FROM memoized_prefetch.reverse_fk('item', c.ids::int[], NULL::big_src, 'item_id')
+                   WITH ORDINALITY s(source_id, target, ord)) AS reverse_order,
+             (SELECT array_agg(row(f.id, b.id)::text ORDER BY f.pos, b.id)
+              FROM (SELECT u.id::int AS id, min(u.pos) AS pos FROM unnest(c.ids) WITH ORDINALITY u(id, pos)
+                    WHERE u.id IS NOT NULL GROUP BY u.id) f
+              JOIN big_src b ON b.item_id = f.id) AS documented
+      FROM chunk c WHERE c.kind = 'item') x;
+
 -- the session's own uncommitted changes, seen by both
 BEGIN;
 UPDATE book SET author_id = NULL WHERE id % 5 = 0;
@@ -287,6 +334,7 @@ DELETE FROM book_categories WHERE id % 4 = 0;
 DELETE FROM review WHERE id % 6 = 0;
 UPDATE big_link SET group_id = 1 + (group_id * 7) % 3000 WHERE id % 5 = 0;
 UPDATE big_src SET item_id = NULL WHERE id % 4 = 0;
+UPDATE big_src SET item_id = 1 + (id * 13) % 5000 WHERE id % 7 = 0;
 SELECT * FROM pg_temp.results(100) ORDER BY name COLLATE "C";
 ROLLBACK;
 
@@ -322,6 +370,10 @@ ALTER TABLE item ENABLE ROW LEVEL SECURITY;
 CREATE POLICY p ON item USING (id % 5 <> 0);
 ALTER TABLE big_link ENABLE ROW LEVEL SECURITY;
 CREATE POLICY p ON big_link USING (item_id % 3 <> 0);
+ALTER TABLE review ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON review USING (rating <> 2);
+ALTER TABLE big_src ENABLE ROW LEVEL SECURITY;
+CREATE POLICY p ON big_src USING (id % 4 <> 1);
 SET ROLE regress_mp_diff_reader;
 SELECT * FROM pg_temp.results(100) ORDER BY name COLLATE "C";
 RESET ROLE;

@@ -1,4 +1,4 @@
--- Every argument fk() and m2m() refuse, with its SQLSTATE and message.
+-- Every argument fk(), m2m() and reverse_fk() refuse, with its SQLSTATE and message.
 \i test/fixtures/bookstore.sql
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -154,6 +154,26 @@ SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('review', ARRAY[1], NUL
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::category, 'bookid')$$);
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::category, 'book_id', 'categoryid')$$);
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[1], NULL::category, 'category_id', 'category_id')$$);
+
+-- reverse_fk: several foreign keys to the source (42702), none (42704), an
+-- unknown column (42703), no usable index on the column (55000), NULL source
+-- (22004), a source or target that is not a table (42809), a catalog (0A000),
+-- ids of no implicit cast (42804), a source OID no table has (42P01)
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('author', ARRAY[1], NULL::book)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('category', ARRAY[1], NULL::book)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('author', ARRAY[1], NULL::book, 'writer_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[1], NULL::link_noindex)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[1], NULL::link_hash)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[1], NULL::link_partial)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[1], NULL::link_desc)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk(NULL, ARRAY[1], NULL::book)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book_view', ARRAY[1], NULL::review, 'book_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[1], NULL::book_view, 'author_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[1], NULL::int, 'author_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('pg_class', ARRAY[1], NULL::pg_index, 'indrelid')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[now()], NULL::link_three)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk(999999::oid::regclass, ARRAY[1], NULL::link_three, 'book_id')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('book', ARRAY[[1], [2]], NULL::link_three)$$);
 
 -- multi-dimensional arrays (2202E)
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[[1, 2], [3, 4]], '{author_id}', NULL::author)$$);

@@ -138,3 +138,29 @@ LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL RESTRICTED ROWS 1000;
 
 COMMENT ON FUNCTION @extschema@.m2m_flat(regclass, anycompatiblearray, anyelement, name, name) IS
 'm2m() with the target columns spread: AS (source_id, then the target table''s columns)';
+
+-- The rows of a table that reference each of a chunk of source ids (a
+-- reverse foreign key, such as the books of each author).
+CREATE FUNCTION @extschema@.reverse_fk(
+    source regclass,
+    source_ids anycompatiblearray,
+    target_type anyelement,
+    fk_column name DEFAULT NULL)
+RETURNS TABLE (source_id anycompatible, target anyelement)
+AS 'MODULE_PATHNAME', 'memoized_prefetch_reverse_fk'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL RESTRICTED ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.reverse_fk(regclass, anycompatiblearray, anyelement, name) IS
+'rows of a table whose foreign-key column holds each of a chunk of source ids, as the plain query returns them';
+
+CREATE FUNCTION @extschema@.reverse_fk_flat(
+    source regclass,
+    source_ids anycompatiblearray,
+    target_type anyelement,
+    fk_column name DEFAULT NULL)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'memoized_prefetch_reverse_fk_flat'
+LANGUAGE C CALLED ON NULL INPUT STABLE PARALLEL RESTRICTED ROWS 1000;
+
+COMMENT ON FUNCTION @extschema@.reverse_fk_flat(regclass, anycompatiblearray, anyelement, name) IS
+'reverse_fk() with the target columns spread: AS (source_id, then the target table''s columns)';

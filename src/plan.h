@@ -92,7 +92,8 @@ typedef struct MpRel
 typedef enum MpKind
 {
 	MP_FK = 'f',
-	MP_M2M = 'm'
+	MP_M2M = 'm',
+	MP_REVERSE = 'r'
 } MpKind;
 
 /*
@@ -100,7 +101,9 @@ typedef enum MpKind
  * from there to the target table, and everything the privilege checks need.
  * fk: irels[0] is the source through its primary key, one path per
  * attribute.  m2m: irels[0] is the link table through an index on its source
- * column, and the one path is its target column.
+ * column, and the one path is its target column.  reverse_fk: irels[0] is
+ * the target through an index on the column that holds source keys, and
+ * there is no path.
  */
 typedef struct MpPlan
 {
@@ -126,6 +129,9 @@ typedef struct MpPlan
 	int			npaths;
 	MpPath	   *paths;
 	int			maxhops;
+
+	/* m2m, reverse_fk: the unique index whose order the rows of an id take */
+	Oid			order_index;	/* or InvalidOid: as found */
 } MpPlan;
 
 /* plans.c */

@@ -87,6 +87,8 @@ plan_relcache_callback(Datum arg, Oid relid)
 		for (i = 0; i < plan->nirels && plan->valid; i++)
 			if (plan->irels[i].indexid == relid)
 				plan->valid = false;
+		if (plan->order_index == relid)
+			plan->valid = false;
 	}
 }
 

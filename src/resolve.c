@@ -468,17 +468,18 @@ fkey_columns(Relation rel, Oid to)
 
 /* The only member of cols, or an error that names the parameter to pass. */
 static AttrNumber
-only_column(Bitmapset *cols, Relation through, const char *param, const char *what)
+only_column(Bitmapset *cols, Relation rel, const char *role, const char *param,
+			const char *what)
 {
 	if (bms_num_members(cols) == 1)
 		return bms_singleton_member(cols);
 	ereport(ERROR,
 			(errcode(bms_is_empty(cols) ? ERRCODE_UNDEFINED_OBJECT : ERRCODE_AMBIGUOUS_COLUMN),
 			 bms_is_empty(cols) ?
-			 errmsg("link table \"%s\" has no foreign key %s",
-					RelationGetRelationName(through), what) :
-			 errmsg("link table \"%s\" has several foreign keys %s",
-					RelationGetRelationName(through), what),
+			 errmsg("%s \"%s\" has no foreign key %s",
+					role, RelationGetRelationName(rel), what) :
+			 errmsg("%s \"%s\" has several foreign keys %s",
+					role, RelationGetRelationName(rel), what),
 			 errhint("Pass %s.", param)));
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
@@ -489,7 +490,7 @@ only_column(Bitmapset *cols, Relation through, const char *param, const char *wh
  * alone), then the one with fewest columns.
  */
 static Oid
-lookup_index_on(Relation rel, AttrNumber attno, AttrNumber also)
+lookup_index_on(Relation rel, AttrNumber attno, AttrNumber also, const char *role)
 {
 	Oid			best = InvalidOid;
 	int			bestscore = INT_MAX;
@@ -516,13 +517,19 @@ lookup_index_on(Relation rel, AttrNumber attno, AttrNumber also)
 		index_close(index, NoLock);
 	}
 	if (!OidIsValid(best))
+	{
+		char	   *col = get_attname(RelationGetRelid(rel), attno, false);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("link table \"%s\" has no index on column \"%s\"",
-						RelationGetRelationName(rel),
-						get_attname(RelationGetRelid(rel), attno, false)),
-				 errhint("Create a btree index whose first column is \"%s\", in ascending order.",
-						 get_attname(RelationGetRelid(rel), attno, false))));
+				 errmsg("%s \"%s\" has no index on column \"%s\"",
+						role, RelationGetRelationName(rel), col),
+				 errhint("Create a btree index whose first column is \"%s\", in ascending order: CREATE INDEX ON %s (%s);",
+						 col,
+						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													RelationGetRelationName(rel)),
+						 quote_identifier(col))));
+	}
 	return best;
 }
 
@@ -542,19 +549,19 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 		tattno = column_attno(through, target_field, NULL);
 	else
 		tattno = only_column(bms_del_member(fkey_columns(through, target), sattno),
-							 through, "target_field",
+							 through, "link table", "target_field",
 							 psprintf("to \"%s\"", relname(target)));
 	if (!source_field)
 		sattno = only_column(bms_del_member(fkey_columns(through, InvalidOid), tattno),
-							 through, "source_field", "to a source table");
+							 through, "link table", "source_field", "to a source table");
 	if (sattno == tattno)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("source_field and target_field are the same column \"%s\"",
 						get_attname(RelationGetRelid(through), sattno, false))));
 
-	plan_add_irel(plan, through, lookup_index_on(through, sattno, tattno), sattno,
-					false, "link table");
+	plan_add_irel(plan, through, lookup_index_on(through, sattno, tattno, "link table"),
+				  sattno, false, "link table");
 
 	plan->npaths = 1;
 	plan->paths = palloc0(sizeof(MpPath));
@@ -566,6 +573,31 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 	trel = resolve_hop(plan, through, tattno, true, target,
 					   &plan->paths[0].hops[0], what);
 	table_close(trel, NoLock);
+	plan->order_index = plan->irels[plan->paths[0].hops[0].irel].indexid;
+}
+
+/*
+ * reverse_fk: the target's rows by an index on the column that holds source
+ * keys (its foreign key to source, unless named), in the order of the
+ * target's primary key.  No path: the rows found are the result.  The source
+ * table is only named, never read, as in the plain query.
+ */
+static void
+resolve_reverse(MpPlan *plan, Relation source, Relation target,
+				const char *fk_column)
+{
+	AttrNumber	attno;
+
+	if (fk_column)
+		attno = column_attno(target, fk_column, NULL);
+	else
+		attno = only_column(fkey_columns(target, RelationGetRelid(source)),
+							target, "target table", "fk_column",
+							psprintf("to \"%s\"", RelationGetRelationName(source)));
+	plan_add_irel(plan, target, lookup_index_on(target, attno, InvalidAttrNumber,
+												"target table"),
+				  attno, false, "target table");
+	plan->order_index = mp_primary_key_index(target);
 }
 
 MpPlan *
@@ -581,6 +613,7 @@ mp_plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	Oid			target = typeidTypeRelid(rowtype);
 	Relation	rel;
 	Relation	trel;
+	const char *role;
 	int			i;
 
 	plan->cxt = cxt;
@@ -607,12 +640,15 @@ mp_plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	 * mp_check_relation() words the error for an index or a composite type
 	 * as for any other non-table, on every major.
 	 */
-	rel = mp_open_relation(relid, kind == MP_FK ? "source table" : "link table");
-	mp_check_relation(rel, kind == MP_FK ? "source table" : "link table");
+	role = kind == MP_M2M ? "link table" : "source table";
+	rel = mp_open_relation(relid, role);
+	mp_check_relation(rel, role);
 	if (kind == MP_FK)
 		resolve_fk(plan, rel, attributes, target);
-	else
+	else if (kind == MP_M2M)
 		resolve_m2m(plan, rel, target, sf, tf);
+	else
+		resolve_reverse(plan, rel, trel, sf);
 	table_close(rel, NoLock);
 
 	/* the target table is read whole */

@@ -321,10 +321,19 @@ INSERT INTO checks VALUES
 (14, 'm2m category books_u', 'category', false,
  $$SELECT s.source_id, s.target FROM memoized_prefetch.m2m('book_categories_u', $1, NULL::book) s$$,
  $$SELECT l.category_id, b FROM book_categories_u l JOIN book b ON b.id = l.book_id WHERE l.category_id = ANY ($1)$$),
+(16, 'reverse author_t books', 'book', true,
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('author_t', $1, NULL::book, 'author_id') s$$,
+ $$SELECT b.author_id, b FROM book b WHERE b.author_id = ANY ($1)$$),
+(17, 'reverse category links', 'category', true,
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('category', $1, NULL::book_categories) s$$,
+ $$SELECT l.category_id, l FROM book_categories l WHERE l.category_id = ANY ($1)$$),
+(18, 'reverse book reviews', 'book', false,
+ $$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('book', $1, NULL::review) s$$,
+ $$SELECT r.book_id, r FROM review r WHERE r.book_id = ANY ($1)$$),
 -- last: in REPEATABLE READ and SERIALIZABLE, the label is first read well
 -- after the snapshot was taken, so that a TRUNCATE committed in between
 -- (which such a snapshot sees as an empty table) can come first
-(15, 'fk book label', 'book', true,
+(20, 'fk book label', 'book', true,
  $$SELECT s.source_id, s.attribute, s.target FROM memoized_prefetch.fk('book', $1, '{label_id}', NULL::label) s$$,
  $$SELECT b.id, 'label_id', l FROM book b JOIN label l ON l.id = b.label_id WHERE b.id = ANY ($1)$$);
 
