@@ -22,6 +22,7 @@ OBJS = \
 	src/cache_pins.o \
 	src/cache_settings.o \
 	src/lookup.o \
+	src/parts.o \
 	src/btpage.o \
 	src/keys.o \
 	src/plans.o \

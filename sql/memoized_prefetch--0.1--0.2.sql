@@ -36,6 +36,20 @@ BEGIN
         RAISE EXCEPTION 'must be owner of table %', target
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    -- a partitioned table: every leaf, and a TRUNCATE trigger on it that
+    -- marks partitions created or attached later for tracking (below)
+    IF (SELECT relkind FROM pg_class WHERE oid = target) = 'p' THEN
+        PERFORM @extschema@.track(p.relid)
+        FROM pg_partition_tree(target) p JOIN pg_class c ON c.oid = p.relid
+        WHERE p.isleaf AND c.relkind = 'r';
+        IF NOT EXISTS (SELECT FROM pg_trigger
+                       WHERE tgrelid = target AND tgname = 'memoized_prefetch_truncate') THEN
+            EXECUTE format('CREATE TRIGGER memoized_prefetch_truncate AFTER TRUNCATE ON %s '
+                           'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.bump()', target);
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER memoized_prefetch_truncate', target);
+        END IF;
+        RETURN;
+    END IF;
     IF @extschema@.tracked(target) THEN
         RETURN;
     END IF;
@@ -60,6 +74,10 @@ BEGIN
     IF target IS NULL THEN
         RAISE EXCEPTION 'target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = target) = 'p' THEN
+        PERFORM @extschema@.untrack(p.relid)
+        FROM pg_partition_tree(target) p WHERE p.relid <> target;
+    END IF;
     FOR name IN SELECT t.tgname FROM pg_trigger t
                 WHERE t.tgrelid = target
                   AND t.tgname IN ('memoized_prefetch_row', 'memoized_prefetch_truncate')
@@ -68,6 +86,43 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Partitions created or attached under a tracked partitioned table (one
+-- with track()'s TRUNCATE trigger, at any level above) are tracked in the
+-- same command.  A failure is reported as a warning, never as the error of
+-- the user's command.
+CREATE FUNCTION @extschema@.track_partitions()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    part regclass;
+BEGIN
+    FOR part IN
+        SELECT DISTINCT t.relid::regclass
+        FROM pg_event_trigger_ddl_commands() d
+        JOIN pg_class c ON c.oid = d.objid AND d.classid = 'pg_class'::regclass
+        CROSS JOIN LATERAL pg_partition_tree(c.oid) t
+        JOIN pg_class l ON l.oid = t.relid
+        WHERE t.isleaf AND l.relkind = 'r' AND l.relispartition
+          AND NOT @extschema@.tracked(t.relid)
+          AND EXISTS (SELECT FROM pg_partition_ancestors(t.relid) a
+                      JOIN pg_trigger g ON g.tgrelid = a.relid
+                      WHERE a.relid <> t.relid AND g.tgname = 'memoized_prefetch_truncate')
+    LOOP
+        BEGIN
+            PERFORM @extschema@.track(part);
+        EXCEPTION WHEN OTHERS THEN
+            RAISE WARNING 'could not track partition %: %', part, SQLERRM;
+        END;
+    END LOOP;
+END
+$$;
+
+CREATE EVENT TRIGGER memoized_prefetch_partitions ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.track_partitions();
 
 -- Per-session settings of one target table: its cache size in entries
 -- (NULL: memoized_prefetch.cache_size) and whether to load it whole.

@@ -30,9 +30,9 @@
 
 /*
  * Refuse relations whose plain join this extension cannot reproduce exactly:
- * anything but an ordinary table, system catalogs (updated in place), and
- * tables with inheritance children (the plain join would read the
- * children's rows too).
+ * anything but an ordinary or partitioned table, system catalogs (updated in
+ * place), and tables with inheritance children (the plain join would read
+ * the children's rows too).
  */
 void
 mp_check_relation(Relation rel, const char *role)
@@ -45,20 +45,13 @@ mp_check_relation(Relation rel, const char *role)
 				 errmsg("%s \"%s\" is a system catalog",
 						role, RelationGetRelationName(rel)),
 				 errdetail("System catalogs are updated in place, which no cached row can follow.")));
-	if (relkind == RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s \"%s\" is a partitioned table",
-						role, RelationGetRelationName(rel)),
-				 errdetail("Partitioned tables are not supported."),
-				 errhint("Use the partitions themselves.")));
-	if (relkind != RELKIND_RELATION)
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("%s \"%s\" is not a table",
 						role, RelationGetRelationName(rel)),
 				 errdetail_relkind_not_supported(relkind)));
-	if (rel->rd_rel->relhassubclass &&
+	if (relkind == RELKIND_RELATION && rel->rd_rel->relhassubclass &&
 		find_inheritance_children(RelationGetRelid(rel), NoLock) != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

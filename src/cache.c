@@ -132,7 +132,7 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 	if (!mp_enabled || lk->via_spi || snap == NULL ||
 		!IsMVCCSnapshot(snap) ||
 		mp_old_snapshot_threshold >= 0 || mp_written(lk->heap) ||
-		mp_cache_size_for(relid) <= 0 || mp_max_backend_memory_kb <= 0)
+		mp_cache_size_for(lk->ik->config_relid) <= 0 || mp_max_backend_memory_kb <= 0)
 	{
 		use->bypass = true;
 		return;
@@ -140,7 +140,7 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 
 	use->snap = mp_snapshot_id(snap);
 	use->xmin64 = mp_snapshot_xmin64(snap);
-	use->cap = mp_cache_size_for(relid);
+	use->cap = mp_cache_size_for(lk->ik->config_relid);
 	c->cap = use->cap;
 	relfilenode = mp_relfilenumber(lk->heap);
 	if (mp_shared_available() && !RecoveryInProgress() &&
@@ -167,7 +167,7 @@ mp_cache_begin(MpCacheUse *use, MpLookup *lk, bool cacheable)
 	/* what the call stores is of this generation, whatever comes in later */
 	use->gen = c->gen;
 
-	load = mp_cache_load_all_for(relid);
+	load = mp_cache_load_all_for(lk->ik->config_relid);
 	if (load != 0 && c->loaded != load)
 	{
 		load_all(use, lk);

@@ -15,6 +15,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "utils/array.h"
@@ -35,6 +36,16 @@ mp_call_ids(FunctionCallInfo fcinfo)
 	if (PG_ARGISNULL(1))
 		return construct_empty_array(get_base_element_type(get_fn_expr_argtype(fcinfo->flinfo, 1)));
 	return PG_GETARG_ARRAYTYPE_P(1);
+}
+
+/* The rows of a key set at irels[t]: through the cache, leaf by leaf. */
+static void
+call_rows(MpCall *call, int t, const MpKeySet *ks, MpRows *rows)
+{
+	if (call->parts[t])
+		mp_parts_rows(call->parts[t], ks, rows);
+	else
+		mp_cache_rows(&call->uses[t], &call->lookups[t], ks, rows);
 }
 
 /*
@@ -71,16 +82,24 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	call->idtype = elemtype;
 	call->lookups = palloc0(sizeof(MpLookup) * plan->nirels);
 	call->uses = palloc0(sizeof(MpCacheUse) * plan->nirels);
+	call->parts = palloc0(sizeof(MpParts *) * plan->nirels);
 	mp_cache_call_begin();
 	for (i = 0; i < plan->nirels; i++)
 	{
 		MpIndexedRel *ik = &plan->irels[i];
-
-		mp_lookup_open(&call->lookups[i], ik, mp_rls_applies(ik->relid),
-					   plan->rels[ik->rel].cols);
+		MpLookup   *lk = &call->lookups[i];
 		/* fk's source rows are the chunk itself: not worth keeping */
-		mp_cache_begin(&call->uses[i], &call->lookups[i],
-					   !(plan->kind == MP_FK && i == 0));
+		bool		cacheable = !(plan->kind == MP_FK && i == 0);
+
+		mp_lookup_open(lk, ik, mp_rls_applies(ik->relid), plan->rels[ik->rel].cols);
+		/* row-level security: the query reads a partitioned table as a whole */
+		if (lk->heap->rd_rel->relkind == RELKIND_PARTITIONED_TABLE && !lk->via_spi)
+		{
+			call->parts[i] = palloc(sizeof(MpParts));
+			mp_parts_open(call->parts[i], lk, cacheable);
+			cacheable = false;
+		}
+		mp_cache_begin(&call->uses[i], lk, cacheable);
 	}
 	/* the last hop of every path reaches the target table */
 	if (plan->npaths > 0)
@@ -110,7 +129,7 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 		n++;
 	}
 	mp_keyset_build(&call->idkeys, &call->lookups[0], keys, n);
-	mp_cache_rows(&call->uses[0], &call->lookups[0], &call->idkeys, &call->idrows);
+	call_rows(call, 0, &call->idkeys, &call->idrows);
 }
 
 void
@@ -119,7 +138,11 @@ mp_call_end(MpCall *call)
 	int			i;
 
 	for (i = 0; i < call->plan->nirels; i++)
+	{
+		if (call->parts[i])
+			mp_parts_close(call->parts[i]);
 		mp_lookup_close(&call->lookups[i]);
+	}
 	mp_cache_call_end();
 	MemoryContextSwitchTo(call->oldcxt);
 	MemoryContextDelete(call->cxt);
@@ -222,7 +245,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 			if (b->n == 0)
 				continue;
 			mp_keyset_build(&ks, &call->lookups[t], b->keys, b->n);
-			mp_cache_rows(&call->uses[t], &call->lookups[t], &ks, &rows);
+			call_rows(call, t, &ks, &rows);
 			for (i = 0; i < b->n; i++)
 			{
 				int			g = ks.group[i];

@@ -14,6 +14,7 @@
 
 #include "access.h"
 #include "cache.h"
+#include "parts.h"
 
 /* call.c: one call of either function, from source ids to target rows */
 typedef struct MpCall
@@ -23,6 +24,7 @@ typedef struct MpCall
 	MpPlan	   *plan;
 	MpLookup   *lookups;		/* one per irel */
 	MpCacheUse *uses;			/* how each may use the cache */
+	MpParts   **parts;			/* the leaves of a partitioned one, or NULL */
 	Oid			idtype;			/* the element type of source_ids */
 	Datum	   *ids;			/* the elements of source_ids that can match */
 	MpKeySet	idkeys;			/* their keys at irels[0] */

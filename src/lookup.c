@@ -42,6 +42,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/visibilitymap.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -479,7 +480,9 @@ spi_query(MpLookup *lk, AttrNumber *attnos, int natts)
 	if (!HeapTupleIsValid(optup))
 		elog(ERROR, "cache lookup failed for operator %u", lk->ik->eqop);
 	op = (Form_pg_operator) GETSTRUCT(optup);
-	appendStringInfo(&q, " FROM ONLY %s t WHERE t.%s OPERATOR(%s.%s) ANY ($1)",
+	/* a partitioned table is read whole, a table never with children */
+	appendStringInfo(&q, " FROM %s%s t WHERE t.%s OPERATOR(%s.%s) ANY ($1)",
+					 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 												RelationGetRelationName(rel)),
 					 quote_identifier(get_attname(RelationGetRelid(rel),

@@ -52,6 +52,8 @@ typedef struct MpIndexedRel
 {
 	Oid			relid;
 	Oid			indexid;
+	Oid			config_relid;	/* whose configure() settings apply: relid,
+								 * or the partitioned table of a leaf */
 	AttrNumber	attno;			/* heap column the index's first key is */
 	Oid			keytype;		/* base type of that column */
 	Oid			collation;		/* collation of the index column */

@@ -116,6 +116,7 @@ plan_add_irel(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 	ik = &plan->irels[plan->nirels];
 	ik->relid = RelationGetRelid(rel);
 	ik->indexid = indexid;
+	ik->config_relid = ik->relid;
 	ik->attno = attno;
 	ik->keytype = getBaseType(att->atttypid);
 	ik->collation = index->rd_indcollation[0];

@@ -22,6 +22,7 @@
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
@@ -35,6 +36,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -371,6 +373,38 @@ mp_witness_forget(Oid relid, Oid indexid)
 }
 
 /*
+ * Whether relid has the triggers track() creates, in the catalogs as the
+ * current transaction sees them; a partitioned table, when it has the
+ * TRUNCATE trigger and every leaf that is a table is tracked.
+ */
+static bool
+tracked(Oid relid)
+{
+	Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	Oid			funcid = InvalidOid;
+	TransactionId xmin;
+	bool		parted = get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE;
+	bool		ok;
+
+	ok = (parted ||
+		  witness_trigger(tgrel, relid, MP_ROW_TRIGGER, MP_ROW_TRIGGER_TYPE, NULL,
+						  &funcid, &xmin)) &&
+		witness_trigger(tgrel, relid, MP_TRUNCATE_TRIGGER, MP_TRUNCATE_TRIGGER_TYPE,
+						NULL, &funcid, &xmin);
+	table_close(tgrel, AccessShareLock);
+	ok = ok && witness_function(funcid, NULL, &xmin);
+	if (ok && parted)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
+			if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_RELATION && !tracked(lfirst_oid(lc)))
+				return false;
+	}
+	return ok;
+}
+
+/*
  * memoized_prefetch.tracked(target): whether target has the triggers that
  * track() creates, as the witness requires them, in the catalogs as the
  * current transaction sees them (its own changes included).  track() uses it
@@ -381,17 +415,5 @@ PG_FUNCTION_INFO_V1(memoized_prefetch_tracked);
 Datum
 memoized_prefetch_tracked(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
-	Oid			funcid = InvalidOid;
-	TransactionId xmin;
-	bool		ok;
-
-	ok = witness_trigger(tgrel, relid, MP_ROW_TRIGGER, MP_ROW_TRIGGER_TYPE, NULL,
-						 &funcid, &xmin) &&
-		witness_trigger(tgrel, relid, MP_TRUNCATE_TRIGGER, MP_TRUNCATE_TRIGGER_TYPE,
-						NULL, &funcid, &xmin);
-	table_close(tgrel, AccessShareLock);
-	ok = ok && witness_function(funcid, NULL, &xmin);
-	PG_RETURN_BOOL(ok);
+	PG_RETURN_BOOL(tracked(PG_GETARG_OID(0)));
 }

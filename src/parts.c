@@ -1,0 +1,305 @@
+/*-------------------------------------------------------------------------
+ *
+ * parts.c
+ *		Lookups in a partitioned table: the rows of a key set are looked up
+ *		in the leaf partitions that can hold them, each leaf through its own
+ *		index (the partition of the lookup index) and its own cache, and
+ *		returned in the partitioned table's row type.
+ *
+ * The leaves are found for every call, under its locks and its active
+ * snapshot, as the plain join's plan finds them: RelationGetPartitionDesc()
+ * leaves out a partition whose concurrent detach that snapshot sees.  A key
+ * goes to one partition of a level whose partition key is the lookup column
+ * (with the same equality and collation), found by the partition bounds as
+ * tuple routing finds it; at any other level it goes to every partition.
+ *
+ * Each leaf is an ordinary table to the cache (cache.c): its own triggers
+ * (track() on a partitioned table tracks every leaf), witness, storage and
+ * generation, so that writes to a partition, rows moved between partitions
+ * by an update of the partition key and a partition's TRUNCATE follow the
+ * rules of any table.  A change of the partition set (ATTACH, DETACH)
+ * changes the leaves the next call looks in; a leaf's rows are exact for
+ * that leaf whatever else it belongs to.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tupconvert.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "utils/lsyscache.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+
+#include "access.h"
+#include "parts.h"
+
+/* A level of the partition tree. */
+typedef struct MpPartNode
+{
+	Relation	rel;			/* opened here, except the root */
+	PartitionKey key;			/* NULL: every partition holds any key */
+	PartitionDesc desc;
+	int		   *child;			/* per partition: leaf >= 0, or -1 - node */
+} MpPartNode;
+
+/* Whether a level's partition key routes keys of ik's lookup column. */
+static bool
+routes_by(PartitionKey key, AttrNumber attno, MpIndexedRel *ik)
+{
+	if (key->partnatts != 1 || key->partattrs[0] != attno ||
+		key->partcollation[0] != ik->collation)
+		return false;
+	if (key->strategy == PARTITION_STRATEGY_HASH)
+		return op_in_opfamily(ik->eqop, key->partopfamily[0]);
+	return key->partopfamily[0] == ik->opfamily;
+}
+
+static int	add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno);
+
+static int
+add_leaf(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
+{
+	MpLeaf	   *leaf;
+
+	mp_check_relation(rel, "partition");
+	if (!OidIsValid(indexid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("partition \"%s\" has no index of \"%s\"",
+						RelationGetRelationName(rel), get_rel_name(p->root->ik->indexid))));
+	if (p->nleaves == p->maxleaves)
+		p->leaves = mp_grow(p->leaves, sizeof(MpLeaf), &p->maxleaves, p->nleaves + 1);
+	leaf = &p->leaves[p->nleaves];
+	memset(leaf, 0, sizeof(MpLeaf));
+	leaf->ik = *p->root->ik;
+	leaf->ik.relid = RelationGetRelid(rel);
+	leaf->ik.indexid = indexid;
+	leaf->ik.attno = attno;
+	leaf->ik.indexonly = false;	/* its columns are not the root's */
+	mp_lookup_open(&leaf->lk, &leaf->ik, false, NULL);
+	mp_cache_begin(&leaf->use, &leaf->lk, p->cacheable);
+	leaf->map = convert_tuples_by_name(RelationGetDescr(leaf->lk.heap),
+									   RelationGetDescr(p->root->heap));
+	return p->nleaves++;
+}
+
+/* A partitioned level (rel, opened and locked) and everything below it. */
+static int
+add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
+{
+	MpPartNode *node;
+	PartitionKey key = RelationGetPartitionKey(rel);
+	PartitionDesc desc = RelationGetPartitionDesc(rel, true);
+	int			n = p->nnodes;
+	int			i;
+
+	if (p->nnodes == p->maxnodes)
+		p->nodes = mp_grow(p->nodes, sizeof(MpPartNode), &p->maxnodes, p->nnodes + 1);
+	node = &p->nodes[n];
+	node->rel = rel;
+	node->key = routes_by(key, attno, p->root->ik) ? key : NULL;
+	node->desc = desc;
+	node->child = palloc(sizeof(int) * Max(desc->nparts, 1));
+	p->nnodes++;
+
+	for (i = 0; i < desc->nparts; i++)
+	{
+		Relation	child = table_open(desc->oids[i], AccessShareLock);
+		char	   *colname = get_attname(RelationGetRelid(rel), attno, false);
+		AttrNumber	childattno = get_attnum(desc->oids[i], colname);
+		Oid			childindex = index_get_partition(child, indexid);
+
+		if (desc->is_leaf[i])
+		{
+			p->nodes[n].child[i] = add_leaf(p, child, childindex, childattno);
+			table_close(child, NoLock);	/* the leaf's lookup has it open */
+		}
+		else
+		{
+			if (!OidIsValid(childindex))
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("partition \"%s\" has no index of \"%s\"",
+								RelationGetRelationName(child),
+								get_rel_name(p->root->ik->indexid))));
+			p->nodes[n].child[i] = -1 - add_level(p, child, childindex, childattno);
+		}
+	}
+	return n;
+}
+
+void
+mp_parts_open(MpParts *p, MpLookup *root, bool cacheable)
+{
+	memset(p, 0, sizeof(MpParts));
+	p->root = root;
+	p->cacheable = cacheable;
+	p->maxleaves = 8;
+	p->leaves = palloc(sizeof(MpLeaf) * p->maxleaves);
+	p->maxnodes = 4;
+	p->nodes = palloc(sizeof(MpPartNode) * p->maxnodes);
+	add_level(p, root->heap, root->ik->indexid, root->ik->attno);
+}
+
+void
+mp_parts_close(MpParts *p)
+{
+	int			i;
+
+	for (i = 0; i < p->nleaves; i++)
+		mp_lookup_close(&p->leaves[i].lk);
+	for (i = 1; i < p->nnodes; i++)
+		table_close(p->nodes[i].rel, NoLock);
+}
+
+/* The partition of a routing level that can hold key, or -1. */
+static int
+route(MpPartNode *node, Datum key)
+{
+	PartitionKey pk = node->key;
+	PartitionBoundInfo bounds = node->desc->boundinfo;
+	int			part = -1;
+	bool		equal = false;
+	bool		isnull = false;
+	int			offset;
+
+	if (bounds == NULL)
+		return -1;
+	switch (pk->strategy)
+	{
+		case PARTITION_STRATEGY_HASH:
+			part = bounds->indexes[compute_partition_hash_value(1, pk->partsupfunc,
+																pk->partcollation,
+																&key, &isnull) %
+								   bounds->nindexes];
+			break;
+		case PARTITION_STRATEGY_LIST:
+			offset = partition_list_bsearch(pk->partsupfunc, pk->partcollation,
+											bounds, key, &equal);
+			if (offset >= 0 && equal)
+				part = bounds->indexes[offset];
+			break;
+		case PARTITION_STRATEGY_RANGE:
+			offset = partition_range_datum_bsearch(pk->partsupfunc, pk->partcollation,
+												   bounds, 1, &key, &equal);
+			part = bounds->indexes[offset + 1];
+			break;
+	}
+	if (part < 0)
+		part = bounds->default_index;
+	return part;
+}
+
+/* Add leaf j to key g's list in "where" (one bit per leaf and key). */
+static void
+reach(MpParts *p, int n, int g, Datum key, bool *where, int ndistinct)
+{
+	MpPartNode *node = &p->nodes[n];
+	int			i;
+
+	for (i = 0; i < node->desc->nparts; i++)
+	{
+		int			c;
+
+		if (node->key && i != route(node, key))
+			continue;
+		c = node->child[i];
+		if (c >= 0)
+			where[(Size) c * ndistinct + g] = true;
+		else
+			reach(p, -1 - c, g, key, where, ndistinct);
+	}
+}
+
+/* A row of a leaf as a composite datum of the partitioned table's type. */
+static HeapTuple
+root_row(MpParts *p, MpLeaf *leaf, HeapTuple row)
+{
+	HeapTuple	t = leaf->map ? execute_attr_map_tuple(row, leaf->map) : row;
+	HeapTuple	out = palloc(sizeof(HeapTupleData));
+
+	out->t_data = (HeapTupleHeader)
+		DatumGetPointer(heap_copy_tuple_as_datum(t, RelationGetDescr(p->root->heap)));
+	out->t_len = HeapTupleHeaderGetDatumLength(out->t_data);
+	out->t_self = row->t_self;
+	out->t_tableOid = row->t_tableOid;
+	return out;
+}
+
+void
+mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
+{
+	int			nd = ks->ndistinct;
+	bool	   *where = palloc0(sizeof(bool) * Max((Size) p->nleaves * nd, 1));
+	MpKeySet   *lks = palloc(sizeof(MpKeySet) * Max(p->nleaves, 1));
+	MpRows	   *lrows = palloc(sizeof(MpRows) * Max(p->nleaves, 1));
+	int		  **back = palloc(sizeof(int *) * Max(p->nleaves, 1));
+	int		   *count = palloc0(sizeof(int) * (nd + 1));
+	Datum	   *keys = palloc(sizeof(Datum) * Max(nd, 1));
+	int			total = 0;
+	int			g;
+	int			j;
+
+	for (g = 0; g < nd; g++)
+		reach(p, 0, g, ks->distinct[g], where, nd);
+
+	/* each leaf's keys, looked up through its cache */
+	for (j = 0; j < p->nleaves; j++)
+	{
+		int			n = 0;
+		int			i;
+
+		back[j] = palloc(sizeof(int) * Max(nd, 1));
+		for (g = 0; g < nd; g++)
+			if (where[(Size) j * nd + g])
+			{
+				back[j][n] = g;
+				keys[n++] = ks->distinct[g];
+			}
+		mp_keyset_build(&lks[j], &p->leaves[j].lk, keys, n);
+		mp_cache_rows(&p->leaves[j].use, &p->leaves[j].lk, &lks[j], &lrows[j]);
+		for (i = 0; i < n; i++)
+		{
+			int			lg = lks[j].group[i];
+			int			nrows = lrows[j].start[lg + 1] - lrows[j].start[lg];
+
+			count[back[j][i]] += nrows;
+			total += nrows;
+		}
+	}
+
+	/* gathered per key, leaf by leaf */
+	out->start = palloc(sizeof(int) * (nd + 1));
+	out->rows = palloc(sizeof(HeapTuple) * Max(total, 1));
+	out->xmins = NULL;			/* as from the cache: the leaves' caches kept them */
+	out->start[0] = 0;
+	for (g = 0; g < nd; g++)
+		out->start[g + 1] = out->start[g] + count[g];
+	memset(count, 0, sizeof(int) * nd);
+	for (j = 0; j < p->nleaves; j++)
+	{
+		int			i;
+
+		for (i = 0; i < lks[j].n; i++)
+		{
+			int			lg = lks[j].group[i];
+			int			r;
+
+			g = back[j][i];
+			if (lks[j].first[lg] != i)
+				continue;
+			for (r = lrows[j].start[lg]; r < lrows[j].start[lg + 1]; r++)
+			{
+				int			at = out->start[g] + count[g]++;
+
+				out->rows[at] = root_row(p, &p->leaves[j], lrows[j].rows[r]);
+			}
+		}
+	}
+}
