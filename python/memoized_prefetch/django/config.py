@@ -79,9 +79,14 @@ class MemoizedPrefetchConfig:
                           "config of %s: they are only for is_many_to_many=True"
                           % self.model.__name__, stacklevel=3)
 
-    def get_queryset(self) -> QuerySet:
-        """The queryset of the target rows, as the seed package defines it."""
+    def get_queryset(self, many=None) -> QuerySet:
+        """The queryset of the target rows, as the seed package defines it:
+        without one given, the default manager's for lists of targets
+        (``many``, by default ``is_many_to_many``; reverse foreign keys too),
+        the base manager's for one target, as Django's descriptors use."""
         if self.queryset is not None:
             return self.queryset._chain()
-        manager = self.model._default_manager if self.is_many_to_many else self.model._base_manager
+        if many is None:
+            many = self.is_many_to_many
+        manager = self.model._default_manager if many else self.model._base_manager
         return manager.all()

@@ -1,0 +1,236 @@
+"""Reverse foreign keys (author.books.all(), author.award_set.all()) and
+reverse one-to-one fields (author.profile) as attributes: one statement per
+chunk with the other configs, no queries on access afterwards, the results
+of prefetch_related, sources without related rows, rows changed between
+chunks."""
+import pickle
+
+from django.db import connection
+from django.test import TestCase
+from django.test.utils import CaptureQueriesContext
+
+from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
+from tests.bookshop.models import Author, AuthorProfile, Award, Book, Category, Publisher
+from tests.helpers import chunkator_page, make_bookstore, values
+
+
+def make_reverse_rows():
+    """Profiles for two authors in three, 0-3 awards an author."""
+    authors = list(Author.objects.order_by("pk"))
+    AuthorProfile.objects.bulk_create(
+        AuthorProfile(author=a, bio="Bio of %s" % a.name) for a in authors if a.pk % 3)
+    Award.objects.bulk_create(
+        Award(author=a, name="Award %d/%d" % (a.pk, n), year=2000 + n)
+        for a in authors for n in range(a.pk % 4))
+
+
+def reverse_configs(**extra):
+    return (
+        MemoizedPrefetchConfig(Book, ["books", "translations"], **extra),
+        MemoizedPrefetchConfig(AuthorProfile, ["profile"], **extra),
+        MemoizedPrefetchConfig(Award, ["award_set"], **extra),
+    )
+
+
+def profile_of(author):
+    try:
+        return author.profile
+    except Author.profile.RelatedObjectDoesNotExist:
+        return None
+
+
+def author_snapshot(author):
+    """What an author's reverse relations give, in a comparable form (the
+    books in key order: neither Django nor the server promise another)."""
+    return (values(author),
+            sorted(map(values, author.books.all()), key=repr),
+            sorted(map(values, author.translations.all()), key=repr),
+            values(profile_of(author)),
+            sorted(map(values, author.award_set.all()), key=repr))
+
+
+class Reverse(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        make_bookstore()
+        make_reverse_rows()
+
+    def test_one_query_per_chunk_none_on_access(self):
+        mp = MemoizedPrefetch(*reverse_configs())
+        chunks = list(chunkator_page(Author.objects.all(), 7))
+        self.assertGreater(len(chunks), 3)
+        for i, chunk in enumerate(chunks):
+            with CaptureQueriesContext(connection) as ctx:
+                mp.process_chunk(chunk)
+            sql = [q["sql"] for q in ctx.captured_queries]
+            self.assertEqual(len(sql), 1, sql)
+            self.assertEqual(sql[0].count("memoized_prefetch.reverse_fk("), 4)
+            with self.assertNumQueries(0):
+                for author in chunk:
+                    author_snapshot(author)
+                    for book in author.books.all():
+                        self.assertIs(book.author, author)
+                    for book in author.translations.all():
+                        self.assertIs(book.translator, author)
+                    for award in author.award_set.all():
+                        self.assertIs(award.author, author)
+                    profile = profile_of(author)
+                    if profile is not None:
+                        self.assertIs(profile.author, author)
+                    # what prefetched results answer without a query
+                    self.assertEqual(author.books.count(), len(author.books.all()))
+                    self.assertEqual(author.award_set.exists(), bool(author.award_set.all()))
+
+    def test_same_as_prefetch_related(self):
+        mp = MemoizedPrefetch(*reverse_configs())
+        for chunk in chunkator_page(Author.objects.all(), 8):
+            mp.process_chunk(chunk)
+            expected = Author.objects.filter(pk__in=[a.pk for a in chunk]).order_by(
+                "pk").prefetch_related("books", "translations", "profile", "award_set")
+            self.assertEqual([author_snapshot(a) for a in chunk],
+                             [author_snapshot(a) for a in expected])
+            # the cache keys Django itself uses
+            for mine, theirs in zip(chunk, expected):
+                self.assertEqual(sorted(mine._prefetched_objects_cache),
+                                 sorted(theirs._prefetched_objects_cache))
+                self.assertEqual("profile" in mine._state.fields_cache,
+                                 "profile" in theirs._state.fields_cache)
+
+    def test_sources_without_rows(self):
+        lonely = Author.objects.create(name="Lonely", email="lonely@example.com")
+        self.assertFalse(AuthorProfile.objects.filter(author=lonely).exists())
+        mp = MemoizedPrefetch(*reverse_configs())
+        chunk = [Author.objects.get(pk=lonely.pk)]
+        with self.assertNumQueries(1):
+            mp.process_chunk(chunk)
+        author = chunk[0]
+        with self.assertNumQueries(0):
+            self.assertEqual(list(author.books.all()), [])
+            self.assertEqual(author.award_set.count(), 0)
+            self.assertFalse(author.translations.exists())
+            with self.assertRaises(Author.profile.RelatedObjectDoesNotExist):
+                author.profile
+            with self.assertRaises(AuthorProfile.DoesNotExist):
+                author.profile
+
+    def test_unsaved_sources_skipped(self):
+        mp = MemoizedPrefetch(*reverse_configs())
+        saved = list(Author.objects.order_by("pk")[:3])
+        with self.assertNumQueries(1):
+            mp.process_chunk(saved + [Author(name="new", email="new@example.com")])
+        with self.assertNumQueries(0):
+            for author in saved:
+                author_snapshot(author)
+
+    def test_changed_rows_between_chunks(self):
+        mp = MemoizedPrefetch(*reverse_configs())
+        first = list(Author.objects.order_by("pk")[:10])
+        mp.process_chunk(first)
+        books = {a.pk: [b.pk for b in a.books.all()] for a in first}
+        mover = next(pk for pk, ids in books.items() if ids and pk % 3)  # with a profile
+        receiver = next(pk for pk in books if pk != mover)
+        moved = books[mover][0]
+        Book.objects.filter(pk=moved).update(author_id=receiver, title="Moved")
+        AuthorProfile.objects.filter(author_id=receiver).delete()
+        AuthorProfile.objects.filter(author_id=mover).update(bio="changed")
+        Award.objects.create(author_id=mover, name="New award", year=2024)
+
+        second = list(Author.objects.order_by("pk")[:10])
+        with self.assertNumQueries(1):
+            mp.process_chunk(second)
+        expected = list(Author.objects.order_by("pk")[:10].prefetch_related(
+            "books", "translations", "profile", "award_set"))
+        with self.assertNumQueries(0):
+            self.assertEqual([author_snapshot(a) for a in second],
+                             [author_snapshot(a) for a in expected])
+            by_pk = {a.pk: a for a in second}
+            self.assertNotIn(moved, [b.pk for b in by_pk[mover].books.all()])
+            self.assertIn((moved, "Moved"), [(b.pk, b.title) for b in by_pk[receiver].books.all()])
+            self.assertIsNone(profile_of(by_pk[receiver]))
+            self.assertEqual(by_pk[mover].profile.bio, "changed")
+            self.assertIn("New award", [w.name for w in by_pk[mover].award_set.all()])
+        # the first chunk's results are left as they were
+        old = {a.pk: a for a in first}
+        self.assertIn(moved, [b.pk for b in old[mover].books.all()])
+        for author in first:
+            for book in author.books.all():
+                self.assertIs(book.author, author)
+
+    def test_instances_handed_out_are_copies(self):
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Book, ["books"]))
+        first = list(Author.objects.order_by("pk")[:5])
+        mp.process_chunk(first)
+        again = list(Author.objects.order_by("pk")[:5])
+        mp.process_chunk(again)
+        for a, b in zip(first, again):
+            for x, y in zip(a.books.all(), b.books.all()):
+                self.assertIsNot(x, y)
+                self.assertEqual(values(x), values(y))
+                self.assertIs(x.author, a)
+                self.assertIs(y.author, b)
+        # the kept instances have no source in their field cache
+        kept = mp.memoized_objects[Book]
+        self.assertTrue(kept)
+        for book in kept.values():
+            self.assertNotIn("author", book._state.fields_cache)
+
+    def test_queryset_operations_on_results(self):
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Book, ["books"]))
+        chunk = list(Author.objects.order_by("pk")[:6])
+        mp.process_chunk(chunk)
+        author = max(chunk, key=lambda a: len(a.books.all()))
+        self.assertGreater(len(author.books.all()), 1)
+        with self.assertNumQueries(1):
+            filtered = list(author.books.filter(pk__gt=0).order_by("-pk"))
+        self.assertEqual([b.pk for b in filtered],
+                         sorted((b.pk for b in Book.objects.filter(author=author, pk__gt=0)),
+                                reverse=True))
+        with self.assertNumQueries(0):  # the source, as Django knows it
+            for book in filtered:
+                self.assertIs(book.author, author)
+        copy = pickle.loads(pickle.dumps(author.books.all()))
+        self.assertEqual([b.pk for b in copy], [b.pk for b in author.books.all()])
+        # changing the relation clears the prefetched results, as in Django
+        book = Book.objects.create(title="New", isbn="1", author=author, publisher_id=0)
+        author.books.add(book)
+        self.assertIn(book.pk, [b.pk for b in author.books.all()])
+
+    def test_nested(self):
+        # the profile of each book's author: the authors first, then profiles
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(AuthorProfile, ["author.profile"]),
+                              MemoizedPrefetchConfig(Award, ["author__award_set"]))
+        for chunk in chunkator_page(Book.objects.all(), 50):
+            with self.assertNumQueries(2):
+                mp.process_chunk(chunk)
+            with self.assertNumQueries(0):
+                got = [(values(profile_of(b.author)),
+                        sorted(map(values, b.author.award_set.all()), key=repr)) for b in chunk]
+            expected = Book.objects.filter(pk__in=[b.pk for b in chunk]).order_by(
+                "pk").prefetch_related("author__profile", "author__award_set")
+            self.assertEqual(got, [(values(profile_of(b.author)),
+                                    sorted(map(values, b.author.award_set.all()), key=repr))
+                                   for b in expected])
+
+    def test_with_forward_configs(self):
+        # forward, many-to-many and reverse configs in one statement
+        mp = MemoizedPrefetch(
+            MemoizedPrefetchConfig(Publisher, ["publisher"]),
+            MemoizedPrefetchConfig(Category, ["categories"], is_many_to_many=True),
+            MemoizedPrefetchConfig(Author, ["author"]),
+        )
+        from tests.bookshop.models import Review
+        mp2 = MemoizedPrefetch(MemoizedPrefetchConfig(Review, ["reviews"]))
+        for chunk in chunkator_page(Book.objects.all(), 60):
+            with self.assertNumQueries(1):
+                mp.process_chunk(chunk)
+            with self.assertNumQueries(1):
+                mp2.process_chunk(chunk)
+            expected = Book.objects.filter(pk__in=[b.pk for b in chunk]).order_by(
+                "pk").prefetch_related("reviews")
+            with self.assertNumQueries(0):
+                got = [sorted(map(values, b.reviews.all()), key=repr) for b in chunk]
+                for b in chunk:
+                    for r in b.reviews.all():
+                        self.assertIs(r.book, b)
+            self.assertEqual(got, [sorted(map(values, b.reviews.all()), key=repr)
+                                   for b in expected])
