@@ -6,12 +6,13 @@ chunks."""
 import pickle
 
 from django.db import connection
-from django.test import TestCase
+from django.test import TestCase, TransactionTestCase
 from django.test.utils import CaptureQueriesContext
 
 from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
 from tests.bookshop.models import Author, AuthorProfile, Award, Book, Category, Publisher
 from tests.helpers import chunkator_page, make_bookstore, values
+from tests.test_server import reset_server, server_entries
 
 
 def make_reverse_rows():
@@ -234,3 +235,123 @@ class Reverse(TestCase):
                         self.assertIs(r.book, b)
             self.assertEqual(got, [sorted(map(values, b.reviews.all()), key=repr)
                                    for b in expected])
+
+
+TRACKED = [Book._meta.db_table, AuthorProfile._meta.db_table, Award._meta.db_table]
+
+
+class ReverseServer(TransactionTestCase):
+    """With the target tables tracked, so that the server serves the rows of
+    each source across statements (its cache warm), outside a transaction
+    that writes them."""
+
+    def setUp(self):
+        make_bookstore()
+        make_reverse_rows()
+        with connection.cursor() as cursor:
+            for table in TRACKED:
+                cursor.execute("SELECT memoized_prefetch.track(%s::regclass)", [table])
+        reset_server()
+
+    def tearDown(self):
+        with connection.cursor() as cursor:
+            for table in TRACKED:
+                cursor.execute("SELECT memoized_prefetch.configure(%s::regclass, NULL), "
+                               "memoized_prefetch.untrack(%s::regclass)", [table, table])
+        reset_server()
+
+    def expected(self, chunk):
+        return [author_snapshot(a) for a in Author.objects.filter(
+            pk__in=[a.pk for a in chunk]).order_by("pk").prefetch_related(
+            "books", "translations", "profile", "award_set")]
+
+    def test_warm_cache_sees_changes(self):
+        mp = MemoizedPrefetch(*reverse_configs())
+        chunk = list(Author.objects.order_by("pk"))
+        mp.process_chunk(chunk)
+        self.assertEqual([author_snapshot(a) for a in chunk], self.expected(chunk))
+        cold = mp.stats()
+        self.assertEqual(set(cold), {Book, AuthorProfile, Award})
+        self.assertGreater(cold[Book]["misses"], 0)
+
+        # warm: every source's rows from the server's cache
+        again = list(Author.objects.order_by("pk"))
+        with self.assertNumQueries(1):
+            mp.process_chunk(again)
+        warm = mp.stats()
+        for model in (Book, AuthorProfile, Award):
+            self.assertGreater(warm[model]["hits"], cold[model]["hits"], model)
+            self.assertEqual(warm[model]["misses"], cold[model]["misses"], model)
+        self.assertEqual([author_snapshot(a) for a in again], self.expected(again))
+
+        # changes, committed: a book moved, a profile deleted, one changed,
+        # an award added
+        book = Book.objects.filter(translator__isnull=False).order_by("pk")[0]
+        target = Author.objects.exclude(pk=book.author_id).order_by("pk")[0]
+        Book.objects.filter(pk=book.pk).update(author=target, translator=target)
+        AuthorProfile.objects.filter(author=target).delete()
+        AuthorProfile.objects.filter(author_id=book.author_id).update(bio="new bio")
+        Award.objects.create(author_id=book.author_id, name="Late award", year=2025)
+        third = list(Author.objects.order_by("pk"))
+        with self.assertNumQueries(1):
+            mp.process_chunk(third)
+        by_pk = {a.pk: a for a in third}
+        expected = self.expected(third)
+        with self.assertNumQueries(0):
+            self.assertEqual([author_snapshot(a) for a in third], expected)
+            self.assertIn(book.pk, [b.pk for b in by_pk[target.pk].books.all()])
+            self.assertIn(book.pk, [b.pk for b in by_pk[target.pk].translations.all()])
+            self.assertNotIn(book.pk, [b.pk for b in by_pk[book.author_id].books.all()])
+            self.assertIsNone(profile_of(by_pk[target.pk]))
+
+    def test_lru_cache_size_is_the_target_tables_cache_size(self):
+        # an entry of the target table's cache per source: lru_cache_size of
+        # them at most
+        chunk = list(Author.objects.order_by("pk"))
+        self.assertGreater(len(chunk), 5)
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Award, ["award_set"], lru_cache_size=5))
+        with CaptureQueriesContext(connection) as ctx:
+            mp.process_chunk(chunk)
+        self.assertEqual(len(ctx.captured_queries), 1)
+        self.assertIn("memoized_prefetch.configure(", ctx.captured_queries[0]["sql"])
+        self.assertLessEqual(server_entries(Award._meta.db_table), 5)
+        self.assertEqual([sorted(map(values, a.award_set.all()), key=repr) for a in chunk],
+                         [sorted(map(values, a.award_set.all()), key=repr)
+                          for a in Author.objects.order_by("pk").prefetch_related("award_set")])
+        reset_server()
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Award, ["award_set"], lru_cache_size=1000))
+        mp.process_chunk(list(Author.objects.order_by("pk")))
+        self.assertEqual(server_entries(Award._meta.db_table), len(chunk))
+
+    def test_unchanged_rows_not_sent_again(self):
+        # one reverse attribute with the default queryset: the rows held
+        # unchanged come as keys alone, as for many-to-many
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Book, ["books"]))
+        statements = []
+
+        def record(execute, sql, params, many, context):
+            statements.append((sql, params))
+            return execute(sql, params, many, context)
+
+        def rows(chunk):
+            del statements[:]
+            with connection.execute_wrapper(record):
+                mp.process_chunk(chunk)
+            self.assertEqual(len(statements), 1)
+            with connection.cursor() as cursor:
+                cursor.execute(*statements[0])
+                return cursor.fetchall()
+
+        first = rows(list(Author.objects.order_by("pk")))
+        self.assertTrue(first)
+        self.assertTrue(all(r[1] is not None for r in first))
+        changed = first[0][0]
+        Book.objects.filter(pk=changed).update(title="Retitled")
+        chunk = list(Author.objects.order_by("pk"))
+        again = rows(chunk)
+        self.assertEqual(len(again), len(first))
+        self.assertEqual([r[0] for r in again if r[1] is not None], [changed])
+        self.assertEqual([author_snapshot(a)[1] for a in chunk],
+                         [author_snapshot(a)[1] for a in Author.objects.order_by(
+                             "pk").prefetch_related("books")])
+        self.assertIn("Retitled", [b.title for a in chunk for b in a.books.all()])

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Callable, List, Optional
 
 from django.db.models import Field, ForeignKey, ManyToManyField
 
-from .sql import SCHEMA
-
 from .config import MemoizedPrefetchConfig
+from .sql import SCHEMA
 
 if TYPE_CHECKING:
     from .instances import Target
@@ -230,8 +229,8 @@ class ConfigPlan:
     def resolve(cls, chunk_model, config: MemoizedPrefetchConfig,
                 target_for: Callable[[str], Target]) -> List[ConfigPlan]:
         """The plans of a config's attributes: one for its forward foreign
-        keys, one per role (``ROLE``) for the others, each with the target
-        ``target_for(role)`` gives."""
+        keys, one per role (``ROLE``) and source field for the others, each
+        with the target ``target_for(role)`` gives."""
         attrs = [Attr.resolve(chunk_model, a, config.is_many_to_many, config.model)
                  for a in config.attributes]
         plans = []
@@ -247,11 +246,15 @@ class ConfigPlan:
             plan.key_groups = keys if len(set(keys)) > 1 else None
             plan.delta = not plan.nested and set(keys) == {config.model._meta.pk.attname}
             plans.append(plan)
-        for role in (MANY, ONE):
-            group = [a for a in attrs if a.kind != FK and ROLE[a.kind] == role]
-            if group:
-                links = [M2MLink.resolve(a, config) if a.kind == M2M else ReverseLink.resolve(a)
-                         for a in group]
-                plans.append(cls(config, target_for(role), True, group,
-                                 any(a.prefix for a in group), links))
+        # the others by role and by the source field their calls take values
+        # of (one type of source_id in the rows of a plan's calls)
+        groups = {}
+        for a in attrs:
+            if a.kind != FK:
+                link = M2MLink.resolve(a, config) if a.kind == M2M else ReverseLink.resolve(a)
+                groups.setdefault((ROLE[a.kind], link.source_key), []).append((a, link))
+        for (role, _), group in groups.items():
+            linked = [a for a, _ in group]
+            plans.append(cls(config, target_for(role), True, linked,
+                             any(a.prefix for a in linked), [link for _, link in group]))
         return plans
