@@ -3,7 +3,9 @@ reverse one-to-one fields (author.profile) as attributes: one statement per
 chunk with the other configs, no queries on access afterwards, the results
 of prefetch_related, sources without related rows, rows changed between
 chunks."""
+import gc
 import pickle
+import weakref
 
 from django.db import connection
 from django.test import TestCase, TransactionTestCase
@@ -174,6 +176,34 @@ class Reverse(TestCase):
         self.assertTrue(kept)
         for book in kept.values():
             self.assertNotIn("author", book._state.fields_cache)
+
+    def test_chunks_not_kept(self):
+        # the kept instances hold no source, so a dropped chunk is freed (its
+        # objects and their relations' form cycles, as in Django: by the
+        # collector)
+        mp = MemoizedPrefetch(*reverse_configs())
+        chunk = list(Author.objects.order_by("pk")[:10])
+        mp.process_chunk(chunk)
+        refs = [weakref.ref(a) for a in chunk]
+        refs += [weakref.ref(b) for a in chunk for b in a.books.all()]
+        del chunk
+        gc.collect()
+        self.assertEqual([r for r in refs if r() is not None], [])
+        self.assertTrue(mp.memoized_objects[Book])
+
+    def test_filtered_queryset_leaves_absent_one_to_one_unset(self):
+        # a queryset that filters may leave out a row that exists: Django
+        # loads it on access, as without prefetching; without a filter, an
+        # absent row is known absent
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(
+            AuthorProfile, ["profile"], queryset=AuthorProfile.objects.filter(author_id__lt=5)))
+        chunk = list(Author.objects.order_by("pk")[:10])
+        with self.assertNumQueries(1):
+            mp.process_chunk(chunk)
+        for author in chunk:
+            has = AuthorProfile.objects.filter(author=author).exists()
+            with self.assertNumQueries(0 if has and author.pk < 5 else 1):
+                self.assertEqual(profile_of(author) is not None, has)
 
     def test_queryset_operations_on_results(self):
         mp = MemoizedPrefetch(MemoizedPrefetchConfig(Book, ["books"]))
