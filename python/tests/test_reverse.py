@@ -99,6 +99,19 @@ class Reverse(TestCase):
                 self.assertEqual("profile" in mine._state.fields_cache,
                                  "profile" in theirs._state.fields_cache)
 
+    def test_cache_sizes(self):
+        for size in (0, 1, 10_000):
+            mp = MemoizedPrefetch(*reverse_configs(lru_cache_size=size))
+            for _ in range(2):
+                for chunk in chunkator_page(Author.objects.all(), 9):
+                    with self.assertNumQueries(1):
+                        mp.process_chunk(chunk)
+                    expected = Author.objects.filter(pk__in=[a.pk for a in chunk]).order_by(
+                        "pk").prefetch_related("books", "translations", "profile", "award_set")
+                    self.assertEqual([author_snapshot(a) for a in chunk],
+                                     [author_snapshot(a) for a in expected], size)
+            self.assertLessEqual(len(mp.memoized_objects[Book]), size)
+
     def test_sources_without_rows(self):
         lonely = Author.objects.create(name="Lonely", email="lonely@example.com")
         self.assertFalse(AuthorProfile.objects.filter(author=lonely).exists())

@@ -504,13 +504,15 @@ def _prepare_linked(c: ConfigPlan, objects, first, levels, links=None):
                                     config.target_field or link.target_column)
                 links[key] = ({s: [getattr(i, pk) for i in insts] for s, insts in group.items()},
                               config.lru_cache_size)
+        # reverse relations: copies of instances the cache may keep
+        copy = target.memoize and target.lru_cache_size > 0
         for a, (sources, values), group in zip(c.attrs, parts, groups):
             if not sources:
                 continue
             if a.kind == REVERSE_ONE:
-                assign_one(a, sources, values, group, target.complete, target.memoize)
+                assign_one(a, sources, values, group, target.complete, copy)
             else:
                 assign_many(a, sources, values, group, c.config.queryset,
-                            len(set(values)) != len(values), target.memoize)
+                            len(set(values)) != len(values), copy)
         return found
     return alias, part, apply, target.m2m_empty(lookups)
