@@ -2,7 +2,7 @@
 from django.test import SimpleTestCase, TestCase
 
 from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
-from tests.bookshop.models import Author, Book, Category, Publisher, Review
+from tests.bookshop.models import Author, Award, Book, Category, Publisher, Review
 
 
 class Config(SimpleTestCase):
@@ -49,7 +49,15 @@ class Resolution(TestCase):
                    MemoizedPrefetchConfig(Author, ["author"], is_many_to_many=True))
         self.check("leads to Publisher, not to Author",
                    MemoizedPrefetchConfig(Author, ["publisher"]))
-        self.check("is not a forward ForeignKey", MemoizedPrefetchConfig(Review, ["reviews"]))
+        # reverse relations: by their accessor, as prefetch_related names them,
+        # at the end of a path, not many-to-many
+        self.check("Author.award is a reverse relation, whose accessor is 'award_set'",
+                   MemoizedPrefetchConfig(Award, ["author.award"]))
+        self.check("Book.reviews is a reverse relation: only the last step of a path",
+                   MemoizedPrefetchConfig(Review, ["reviews.book"]))
+        self.check("leads to Review, not to Author", MemoizedPrefetchConfig(Author, ["reviews"]))
+        self.check("reverse many-to-many relations are not supported",
+                   MemoizedPrefetchConfig(Book, ["books"]), chunk_model=Category)
         self.check("is not the link table", MemoizedPrefetchConfig(
             Category, ["categories"], is_many_to_many=True, through_model=Book))
         self.check("is not 'book_id'", MemoizedPrefetchConfig(

@@ -7,7 +7,7 @@ from django.test import TestCase
 
 from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
 from tests.edge.models import (
-    Note, Parcel, Shelf, SpecialVolume, Tag, Volume, VolumeDetail, Writer,
+    Chapter, Note, Parcel, Shelf, SpecialVolume, Tag, Volume, VolumeDetail, Writer,
 )
 from tests.helpers import chunkator_page, values
 
@@ -156,3 +156,75 @@ class EdgeModels(TestCase):
             "detail__volume__shelf")}
         with self.assertNumQueries(0):
             self.assertEqual({n.pk: values(n.detail.volume.shelf) for n in second}, expected)
+
+
+class ReverseEdgeModels(TestCase):
+    """Reverse relations: through a to_field key (writer.volumes), to a
+    model with Meta.ordering and a filtering default manager
+    (volume.chapter_set), a one-to-one primary key (volume.detail), to and
+    from models with multi-table inheritance."""
+
+    @classmethod
+    def setUpTestData(cls):
+        EdgeModels.setUpTestData.__func__(cls)
+        Chapter.objects.bulk_create(
+            Chapter(volume_id=v, number=n, active=(v + n) % 4 != 0)
+            for v in range(0, 40, 3) for n in range(v % 5))
+
+    @staticmethod
+    def volume(v):
+        try:
+            detail = values(v.detail)
+        except Volume.detail.RelatedObjectDoesNotExist:
+            detail = None
+        return (values(v), [values(c) for c in v.chapter_set.all()], detail,
+                sorted(map(values, v.parcels.all()), key=repr)
+                if isinstance(v, SpecialVolume) else None)
+
+    def test_same_as_prefetch_related(self):
+        expected = {v.pk: self.volume(v) for v in Volume.objects.prefetch_related(
+            "chapter_set", "detail")}
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Chapter, ["chapter_set"]),
+                              MemoizedPrefetchConfig(VolumeDetail, ["detail"]))
+        for chunk in chunkator_page(Volume.objects.all(), 9):
+            with self.assertNumQueries(1):
+                mp.process_chunk(chunk)
+            with self.assertNumQueries(0):
+                for v in chunk:
+                    # Chapter's default manager filters, its Meta.ordering
+                    # orders, as in Django's own results
+                    self.assertEqual(self.volume(v), expected[v.pk])
+                    for c in v.chapter_set.all():
+                        self.assertIs(c.volume, v)
+        self.assertTrue(any(c for v in expected.values() for c in v[1]))
+        self.assertTrue(any(v[2] is None for v in expected.values()))
+
+    def test_to_field(self):
+        expected = {w.pk: (sorted(map(values, w.volumes.all()), key=repr),
+                           sorted(map(values, w.edited.all()), key=repr))
+                    for w in Writer.all_objects.prefetch_related("volumes", "edited")}
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Volume, ["volumes", "edited"]))
+        chunk = list(Writer.all_objects.all())
+        with self.assertNumQueries(1):
+            mp.process_chunk(chunk)
+        with self.assertNumQueries(0):
+            self.assertEqual({w.pk: (sorted(map(values, w.volumes.all()), key=repr),
+                                     sorted(map(values, w.edited.all()), key=repr))
+                              for w in chunk}, expected)
+            for w in chunk:
+                for v in w.volumes.all():
+                    self.assertIs(v.writer, w)
+                    self.assertEqual(v.writer_id, w.handle)
+
+    def test_inherited(self):
+        # a reverse relation of the chunk model's parent, and one to a child
+        expected = {v.pk: self.volume(v) for v in SpecialVolume.objects.prefetch_related(
+            "chapter_set", "detail", "parcels")}
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(Chapter, ["chapter_set"]),
+                              MemoizedPrefetchConfig(VolumeDetail, ["detail"]),
+                              MemoizedPrefetchConfig(Parcel, ["parcels"]))
+        chunk = list(SpecialVolume.objects.all())
+        with self.assertNumQueries(1):
+            mp.process_chunk(chunk)
+        with self.assertNumQueries(0):
+            self.assertEqual({v.pk: self.volume(v) for v in chunk}, expected)

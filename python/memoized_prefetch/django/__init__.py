@@ -12,9 +12,11 @@
 How a chunk is processed
 ------------------------
 One SQL statement for all configs calls, per config, ``memoized_prefetch.fk()``
-(foreign keys, also along paths such as ``book_id.publisher_id``) or
-``memoized_prefetch.m2m()`` (many-to-many, through the link table); configs
-with nested attributes come in a second one.  The first statement on a
+(foreign keys, also along paths such as ``book_id.publisher_id``),
+``memoized_prefetch.m2m()`` (many-to-many, through the link table) or
+``memoized_prefetch.reverse_fk()`` (reverse foreign keys and one-to-one
+fields, through the target's foreign key); configs with nested attributes
+come in a second one.  The first statement on a
 connection also sets the server's cache_size of each target and link table
 to the config's lru_cache_size (``memoized_prefetch.configure()``).  The rows
 come back with the target's columns; each is probed in a per-config cache of
@@ -22,9 +24,13 @@ model instances by primary key and reused only when the cached row's values
 equal the returned ones, so an instance is never older than what the server
 returned for this chunk.  Instances are placed where Django looks for
 prefetched objects: the field cache for forward foreign keys and one-to-one
-fields (``book.author`` makes no query), the prefetch cache for many-to-many
-fields (``book.categories.all()`` is a QuerySet with its result cache filled,
-as ``prefetch_related`` leaves it).
+fields (``book.author`` makes no query) and reverse one-to-one fields
+(``author.profile``, None when there is none), the prefetch cache for
+many-to-many fields and reverse foreign keys (``book.categories.all()``,
+``author.books.all()`` are QuerySets with their result cache filled, as
+``prefetch_related`` leaves them).  A reverse relation's objects have their
+foreign key cached back to their source; since that makes them the source's
+own, each source gets copies of the instances kept between chunks.
 
 Foreign keys are matched by the values the chunk's own instances hold, as
 ``prefetch_related`` matches them: a source row changed since the chunk was
@@ -47,7 +53,8 @@ Only the names below are the API; the modules are the adapter's own:
 - ``attributes``: resolving attribute names against the chunk's model;
 - ``sql``: the statements sent and how their rows are laid out;
 - ``instances``: building instances of rows, and the cache reusing them;
-- ``results``: the QuerySets left in many-to-many sources' prefetch caches;
+- ``results``: the QuerySets left in the prefetch caches of many-to-many
+  and reverse foreign key sources, the reverse one-to-one instances;
 - ``server``: the session's cache sizes on the server, its warnings, stats().
 """
 

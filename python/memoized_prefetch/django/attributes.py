@@ -1,21 +1,35 @@
 """Resolving a config's attributes against the chunk's model: the fields
 along each path, the columns the server follows, the keys Django caches the
-results under, and the link tables of many-to-many attributes."""
+results under, and the calls that give the targets of each source for
+many-to-many attributes (m2m(), through the link table) and reverse
+relations (reverse_fk(), through the target's foreign key)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
-from django.db.models import Field, ManyToManyField
+from django.db.models import Field, ForeignKey, ManyToManyField
 
 from .config import MemoizedPrefetchConfig
+from .sql import SCHEMA
 
 if TYPE_CHECKING:
     from .instances import Target
 
 _PATH_SEP = re.compile(r"\.|__")
+
+# What an attribute is, and so how its targets come and where they go:
+FK = "fk"  # forward ForeignKey / OneToOneField: fk(), the field cache
+M2M = "m2m"  # forward ManyToManyField: m2m(), the prefetch cache
+REVERSE_FK = "reverse_fk"  # reverse ForeignKey: reverse_fk(), the prefetch cache
+REVERSE_ONE = "reverse_one"  # reverse OneToOneField: reverse_fk(), the field cache
+# Which instances a kind's targets are, as Django's descriptors and
+# prefetch_related pick them: a list of them (the default manager, in its
+# order) or one (the base manager).
+MANY, ONE = "many", "one"
+ROLE = {FK: ONE, M2M: MANY, REVERSE_FK: MANY, REVERSE_ONE: ONE}
 
 
 def cache_name(field) -> str:
@@ -25,15 +39,30 @@ def cache_name(field) -> str:
     return name if isinstance(name, str) else field.get_cache_name()
 
 
+def reverse_relation(model, name):
+    """The reverse relation of ``model`` whose accessor is ``name``
+    (``book_set``, or the related_name), as prefetch_related names it."""
+    for rel in model._meta.related_objects:
+        if rel.get_accessor_name() == name:
+            return rel
+    return None
+
+
 @dataclass
 class Attr:
     """One attribute of a config, resolved from the chunk's model."""
 
     text: str
     prefix: tuple  # the fields of the path before the last
-    field: Field  # the last: a ForeignKey, OneToOneField or ManyToManyField
+    # the last: a ForeignKey, OneToOneField or ManyToManyField, or the
+    # relation (ManyToOneRel, OneToOneRel) of a reverse one
+    field: Field
     cache_name: str  # where the result goes (field cache, or prefetch cache)
     source_model: type  # the model of the table the server starts from
+    kind: str = FK
+    # reverse relations: the key, in the field cache of each target, of the
+    # forward foreign key back to its source
+    back_cache_name: Optional[str] = None
     # foreign keys only
     attname: Optional[str] = None
     column_path: Optional[str] = None  # for fk(): "book_id.publisher_id"
@@ -50,11 +79,27 @@ class Attr:
         table = None
         for i, name in enumerate(names):
             last = i == len(names) - 1
+            rel = reverse_relation(current, name)
+            if rel is not None:
+                if not last:
+                    raise ValueError("attribute %r: %s.%s is a reverse relation: only the last "
+                                     "step of a path may be one" % (text, current.__name__, name))
+                if rel.many_to_many or not isinstance(rel.field, ForeignKey):
+                    raise ValueError("attribute %r: %s.%s is not the reverse side of a ForeignKey "
+                                     "or OneToOneField (reverse many-to-many relations are not "
+                                     "supported)" % (text, current.__name__, name))
+                fields.append(rel)
+                current = rel.related_model
+                continue
             try:
                 field = current._meta.get_field(name)
             except Exception:
                 raise ValueError("%s has no field %r (attribute %r)"
                                  % (current.__name__, name, text)) from None
+            if field.auto_created and not field.concrete and hasattr(field, "get_accessor_name"):
+                raise ValueError("attribute %r: %s.%s is a reverse relation, whose accessor "
+                                 "is %r" % (text, current.__name__, name,
+                                            field.get_accessor_name()))
             if last and many_to_many:
                 if not isinstance(field, ManyToManyField):
                     raise ValueError("attribute %r: %s.%s is not a forward ManyToManyField"
@@ -79,8 +124,12 @@ class Attr:
             raise ValueError("attribute %r leads to %s, not to %s"
                              % (text, current.__name__, target_model.__name__))
         prefix = tuple(fields[:-1])
+        if rel is not None:
+            kind = REVERSE_ONE if rel.one_to_one else REVERSE_FK
+            return cls(text, prefix, rel, cache_name(rel), rel.model, kind=kind,
+                       back_cache_name=cache_name(rel.field))
         if many_to_many:
-            return cls(text, prefix, field, field.name, field.model)
+            return cls(text, prefix, field, field.name, field.model, kind=M2M)
         return cls(text, prefix, field, cache_name(field), fields[0].model,
                    attname=field.attname,
                    column_path=".".join(f.column for f in fields),
@@ -92,13 +141,14 @@ class Attr:
 @dataclass
 class M2MLink:
     """The link table of a many-to-many attribute, checked against what the
-    config says about it."""
+    config says about it: m2m() gives the targets of each source."""
 
     table: str
     source_column: str
     target_column: str
     source_key: Field  # what the link rows hold of the source
     source_attname: str
+    model: type  # the link table's (through) model
 
     @classmethod
     def resolve(cls, attr: Attr, config: MemoizedPrefetchConfig) -> M2MLink:
@@ -116,20 +166,56 @@ class M2MLink:
                 raise ValueError("%s %r is not %r, the %s of %s's link table"
                                  % (what, given, expected.attname, what, attr.text))
         return cls(through._meta.db_table, source.column, target.column,
-                   source.target_field, source.target_field.attname)
+                   source.target_field, source.target_field.attname, through)
+
+    def call(self, qn, type_sql, ids_sql, ids):
+        """The call giving (source_id, target) rows, and its parameters."""
+        return ("%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (SCHEMA, ids_sql, type_sql),
+                [qn(self.table), ids, self.source_column, self.target_column])
+
+
+@dataclass
+class ReverseLink:
+    """The foreign key of a reverse relation's targets: reverse_fk() gives
+    the rows of the target table whose ``source_column`` holds each source's
+    value of the field the key refers to (its primary key, or to_field).
+    The server caches them in the target table's cache, an entry per source
+    value: ``table`` and ``source_column`` are what the session configures
+    and sizes (see server.py)."""
+
+    table: str  # the target table
+    source_column: str  # its foreign-key column
+    source_table: str  # the table the key refers to
+    source_key: Field  # the field of the source the key refers to
+    source_attname: str
+    model: type  # the target model
+
+    @classmethod
+    def resolve(cls, attr: Attr) -> ReverseLink:
+        fk = attr.field.field
+        key = fk.target_field
+        return cls(fk.model._meta.db_table, fk.column, key.model._meta.db_table, key,
+                   key.attname, fk.model)
+
+    def call(self, qn, type_sql, ids_sql, ids):
+        return ("%s.reverse_fk(%%s::regclass, %s, NULL::%s, %%s)" % (SCHEMA, ids_sql, type_sql),
+                [qn(self.source_table), ids, self.source_column])
 
 
 @dataclass
 class ConfigPlan:
-    """A config resolved against one chunk model, with the target that
-    fetches its instances."""
+    """A config's attributes of one path and role, resolved against one
+    chunk model, with the target that fetches their instances: forward
+    foreign keys (fk()), or attributes whose targets come through calls
+    giving those of each source (``linked``: many-to-many attributes and
+    reverse foreign keys, reverse one-to-one fields)."""
 
     config: MemoizedPrefetchConfig
     target: Target
-    many_to_many: bool
+    linked: bool
     attrs: List[Attr]
     nested: bool  # some attribute is a path
-    links: Optional[List[M2MLink]] = None  # many-to-many: one per attribute
+    links: Optional[list] = None  # linked: an M2MLink or ReverseLink per attribute
     source_model: Optional[type] = None  # foreign keys: the table they all start from
     # foreign keys: which target field each attribute's values are keys of,
     # when they are not all the same field (to_field)
@@ -140,20 +226,35 @@ class ConfigPlan:
     delta: bool = False
 
     @classmethod
-    def resolve(cls, chunk_model, config: MemoizedPrefetchConfig, target: Target) -> ConfigPlan:
-        many_to_many = config.is_many_to_many
-        attrs = [Attr.resolve(chunk_model, a, many_to_many, config.model)
+    def resolve(cls, chunk_model, config: MemoizedPrefetchConfig,
+                target_for: Callable[[str], Target]) -> List[ConfigPlan]:
+        """The plans of a config's attributes: one for its forward foreign
+        keys, one per role (``ROLE``) and source field for the others, each
+        with the target ``target_for(role)`` gives."""
+        attrs = [Attr.resolve(chunk_model, a, config.is_many_to_many, config.model)
                  for a in config.attributes]
-        plan = cls(config, target, many_to_many, attrs, any(a.prefix for a in attrs))
-        if many_to_many:
-            plan.links = [M2MLink.resolve(a, config) for a in attrs]
-        else:
-            sources = {a.source_model._meta.db_table for a in attrs}
+        plans = []
+        fks = [a for a in attrs if a.kind == FK]
+        if fks:
+            plan = cls(config, target_for(ONE), False, fks, any(a.prefix for a in fks))
+            sources = {a.source_model._meta.db_table for a in fks}
             if len(sources) > 1:
                 raise ValueError("the attributes of a config must start from one table, not %s"
                                  % ", ".join(sorted(sources)))
-            plan.source_model = attrs[0].source_model
-            keys = [a.key_attname for a in attrs]
+            plan.source_model = fks[0].source_model
+            keys = [a.key_attname for a in fks]
             plan.key_groups = keys if len(set(keys)) > 1 else None
             plan.delta = not plan.nested and set(keys) == {config.model._meta.pk.attname}
-        return plan
+            plans.append(plan)
+        # the others by role and by the source field their calls take values
+        # of (one type of source_id in the rows of a plan's calls)
+        groups = {}
+        for a in attrs:
+            if a.kind != FK:
+                link = M2MLink.resolve(a, config) if a.kind == M2M else ReverseLink.resolve(a)
+                groups.setdefault((ROLE[a.kind], link.source_key), []).append((a, link))
+        for (role, _), group in groups.items():
+            linked = [a for a, _ in group]
+            plans.append(cls(config, target_for(role), True, linked,
+                             any(a.prefix for a in linked), [link for _, link in group]))
+        return plans

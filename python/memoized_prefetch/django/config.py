@@ -21,21 +21,28 @@ class MemoizedPrefetchConfig:
     - ``attributes``: forward ForeignKey / OneToOneField names of the chunk's
       model, or paths of them separated by ``.`` or ``__``
       (``"book.publisher"``); with ``is_many_to_many=True``, ManyToManyField
-      names (the last step of a path may be one).
+      names (the last step of a path may be one).  Reverse ForeignKey and
+      OneToOneField relations by their accessor names, as prefetch_related
+      takes them (``"books"``, ``"book_set"``, ``"profile"``; the last step
+      of a path may be one), whatever ``is_many_to_many`` says.
     - ``queryset``: the rows to use for ``model`` (filters, ``only()``,
       ``select_related()``, annotations, ``prefetch_related()``).  An
       attribute whose target the queryset excludes is left unset, so Django
-      loads it on access as it would without prefetching.  Default: the base
-      manager for foreign keys, the default manager for many-to-many, as
-      Django's own descriptors use.
+      loads it on access as it would without prefetching; the lists of
+      many-to-many attributes and reverse foreign keys are what it gives.
+      Default: the base manager for foreign keys and reverse one-to-one
+      fields, the default manager for many-to-many and reverse foreign keys,
+      as Django's own descriptors use.
     - ``prefetch_all``: load up to ``lru_cache_size`` rows of the queryset
       into the instance cache when the MemoizedPrefetch is created.  Every
       chunk still asks the server, so nothing is ever stale; the rows found
       unchanged are reused without building instances.
     - ``lru_cache_size``: how many instances to keep between chunks, and
       the server's ``cache_size`` for the target table (and the link table
-      of many-to-many attributes) in the connections the adapter uses.  It
-      bounds memory only: a chunk always gets every target it needs.
+      of many-to-many attributes) in the connections the adapter uses; for
+      reverse relations the target table's entries hold the rows of one
+      source each.  It bounds memory only: a chunk always gets every target
+      it needs.
     - ``is_many_to_many``, ``through_model``, ``source_field``,
       ``target_field``: many-to-many attributes.  The last three are found
       from the field when omitted; when given they must describe the field's
@@ -79,9 +86,14 @@ class MemoizedPrefetchConfig:
                           "config of %s: they are only for is_many_to_many=True"
                           % self.model.__name__, stacklevel=3)
 
-    def get_queryset(self) -> QuerySet:
-        """The queryset of the target rows, as the seed package defines it."""
+    def get_queryset(self, many=None) -> QuerySet:
+        """The queryset of the target rows, as the seed package defines it:
+        without one given, the default manager's for lists of targets
+        (``many``, by default ``is_many_to_many``; reverse foreign keys too),
+        the base manager's for one target, as Django's descriptors use."""
         if self.queryset is not None:
             return self.queryset._chain()
-        manager = self.model._default_manager if self.is_many_to_many else self.model._base_manager
+        if many is None:
+            many = self.is_many_to_many
+        manager = self.model._default_manager if many else self.model._base_manager
         return manager.all()

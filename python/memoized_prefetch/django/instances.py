@@ -64,6 +64,26 @@ def builder(shape: Shape):
     return build
 
 
+def clone(inst):
+    """A copy of an instance, as ``from_db`` would build it of the same row:
+    its field values (deferred ones deferred too) and the objects in its
+    field cache, without its prefetch cache and related managers.  The
+    instances a reverse relation hands out are copies of the cached ones,
+    since each holds its own source in its field cache."""
+    cls = inst.__class__
+    new = cls.__new__(cls)
+    d = new.__dict__
+    d.update(inst.__dict__)
+    d.pop("_prefetched_objects_cache", None)
+    old_state = inst._state
+    state = object.__new__(old_state.__class__)
+    state.__dict__.update(old_state.__dict__)
+    state.__dict__.pop("related_managers_cache", None)
+    state.fields_cache = dict(old_state.fields_cache)
+    d["_state"] = state
+    return new
+
+
 class Target:
     """The instances of one model that a config (or a hop of nested
     attributes) fetches, with the cache that keeps them between chunks.
@@ -79,7 +99,14 @@ class Target:
         self.queryset = queryset
         self.lru_cache_size = lru_cache_size
         self.memoize = memoize and not queryset._prefetch_related_lookups
+        self.ordered = ordered
         self.plain = is_plain(queryset, ordered)
+        # whether the queryset gives every row of the table (no filter), so
+        # that a key without a row has none in the table
+        query = queryset.query
+        self.complete = self.plain or not (
+            query.where or query.select_related or query.distinct or query.combinator
+            or query.is_sliced)
         self._shapes = {}
         self._caches = {}
         self._prefetch_lookups = queryset._prefetch_related_lookups

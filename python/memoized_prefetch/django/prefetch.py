@@ -1,6 +1,7 @@
 """Processing chunks: MemoizedPrefetch, the plan of each chunk model's
 configs, and setting the fetched instances where Django looks for them (the
-field cache for foreign keys, the prefetch cache for many-to-many)."""
+field cache for foreign keys and reverse one-to-one fields, the prefetch
+cache for many-to-many attributes and reverse foreign keys)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from typing import Dict, Sequence
 from django.db import router
 from django.db.models import Field, Model
 
-from .attributes import ConfigPlan, cache_name
+from .attributes import M2M, MANY, ONE, REVERSE_ONE, ConfigPlan, cache_name
 from .config import MemoizedPrefetchConfig
 from .instances import Target, run_parts
-from .results import assign_m2m
+from .results import assign_many, assign_one
+from .sql import is_plain
 from .server import ServerSession, server_stats
 
 __all__ = ["MemoizedPrefetch"]
@@ -65,6 +67,7 @@ class MemoizedPrefetch:
         self._targets = [
             Target(c.model, c.get_queryset(), c.lru_cache_size, ordered=c.is_many_to_many)
             for c in configs]
+        self._role_targets = {}  # (config index, role) -> Target, see _target_for
         self._plans: Dict[type, _Plan] = {}
         self._server = ServerSession()
         for target in self._targets:
@@ -85,8 +88,8 @@ class MemoizedPrefetch:
         """{model: {primary key: instance}}: the instances kept between
         chunks, as the seed package exposes them; each mapping has
         ``get_size()`` (its lru_cache_size)."""
-        return MappingProxyType({c.model: _InstancesView(t, c.lru_cache_size)
-                                 for c, t in zip(self.configs, self._targets)})
+        return MappingProxyType({c.model: _InstancesView(self._targets_of(i), c.lru_cache_size)
+                                 for i, c in enumerate(self.configs)})
 
     @property
     def memoized_objects_configs(self):
@@ -113,6 +116,40 @@ class MemoizedPrefetch:
         counts = server_stats(using, list(tables))
         return {tables[t]: v for t, v in counts.items()}
 
+    def _target_for(self, index, role):
+        """The Target of config ``index`` for attributes of ``role``
+        (attributes.ROLE): the config's own, unless the attributes of the
+        other role need other rows than it gives.  Without a queryset,
+        a list of targets (many-to-many, reverse foreign key) comes from the
+        default manager in its order, one target (foreign key, reverse
+        one-to-one) from the base manager, as Django's descriptors have it;
+        when those are not both the table's plain rows, the other role gets
+        a Target (and instance cache) of its own."""
+        key = (index, role)
+        target = self._role_targets.get(key)
+        if target is not None:
+            return target
+        config = self.configs[index]
+        target = self._targets[index]
+        if role != (MANY if config.is_many_to_many else ONE):
+            queryset = config.get_queryset(many=role == MANY)
+            plain = is_plain(queryset, role == MANY)
+            same = plain == target.plain and (
+                plain and queryset._db == target.queryset._db or config.queryset is not None)
+            if not same:
+                target = Target(config.model, queryset, config.lru_cache_size,
+                                ordered=role == MANY)
+                target.session = self._server
+        self._role_targets[key] = target
+        return target
+
+    def _targets_of(self, index):
+        targets = [self._targets[index]]
+        for (i, _), t in self._role_targets.items():
+            if i == index and all(t is not u for u in targets):
+                targets.append(t)
+        return targets
+
     def _configure(self, alias, tables, models):
         self._tables.setdefault(alias, {}).update(models)
         self._server.want(alias, tables)
@@ -126,7 +163,8 @@ class MemoizedPrefetch:
         model = objects[0].__class__
         plan = self._plans.get(model)
         if plan is None:
-            plan = self._plans[model] = _Plan(model, self.configs, self._targets)
+            plan = self._plans[model] = _Plan(model, self.configs, self._target_for,
+                                              self._server)
         first = objects[0]
         for alias, tables, models in plan.server_tables(first):
             self._configure(alias, tables, models)
@@ -141,21 +179,25 @@ class MemoizedPrefetch:
 
 
 class _InstancesView(Mapping):
-    """A target's kept instances by primary key, read-only."""
+    """A config's kept instances by primary key, read-only."""
 
-    def __init__(self, target, size):
-        self._target = target
+    def __init__(self, targets, size):
+        self._targets = targets
         self._size = size
+
+    def _caches(self):
+        for target in self._targets:
+            yield from target._caches.values()
 
     def _merged(self):
         out = {}
-        for cache in self._target._caches.values():
+        for cache in self._caches():
             for pk, entry in cache.items():
                 out[pk] = entry[1]
         return out
 
     def __getitem__(self, pk):
-        for cache in self._target._caches.values():
+        for cache in self._caches():
             entry = cache.get(pk)
             if entry is not None:
                 return entry[1]
@@ -205,9 +247,10 @@ class _Plan:
     """The configs resolved for one chunk model, and the intermediate objects
     their nested attributes need."""
 
-    def __init__(self, model, configs, targets):
+    def __init__(self, model, configs, target_for, session):
         self.model = model
-        self.configs = [ConfigPlan.resolve(model, c, t) for c, t in zip(configs, targets)]
+        self.configs = [plan for i, c in enumerate(configs) for plan in ConfigPlan.resolve(
+            model, c, lambda role, i=i: target_for(i, role))]
         self.direct = [c for c in self.configs if not c.nested]
         self.nested = [c for c in self.configs if c.nested]
         prefixes = set()
@@ -222,7 +265,7 @@ class _Plan:
             rel = f.related_model
             self.hops[p] = _Hop(Target(rel, rel._base_manager.all(), 0, memoize=False), f,
                                 weakref.WeakValueDictionary())
-        self.session = targets[0].session if targets else None
+        self.session = session
         for hop in self.hops.values():
             hop.target.session = self.session
 
@@ -237,10 +280,12 @@ class _Plan:
             table = config.model._meta.db_table
             tables[table] = (table, config.lru_cache_size, None)
             models[table] = config.model
-            if c.many_to_many:
-                for a, link in zip(c.attrs, c.links):
+            if c.linked:
+                # link tables; for reverse relations the target table, whose
+                # entries are the rows of one source value each
+                for link in c.links:
                     tables[link.table] = (link.table, config.lru_cache_size, link.source_column)
-                    models[link.table] = a.field.remote_field.through
+                    models[link.table] = link.model
         return [(alias, list(t.values()), m) for alias, (t, m) in by_alias.items()]
 
     def run(self, objects, links=None):
@@ -274,7 +319,7 @@ class _Plan:
 def _run_configs(configs, objects, first, levels, links):
     """Fetch and set the attributes of configs, with one statement per
     database; returns the instances each config used."""
-    prepared = [(_prepare_m2m if c.many_to_many else _prepare_fk)(c, objects, first, levels, links)
+    prepared = [(_prepare_linked if c.linked else _prepare_fk)(c, objects, first, levels, links)
                 for c in configs]
     by_alias = {}
     for i, (alias, part, _, _) in enumerate(prepared):
@@ -425,18 +470,19 @@ def _load_hop(target, field, parents, handed_out, loaded):
 
 
 # ---------------------------------------------------------------------------
-# Many-to-many
+# Many-to-many attributes and reverse relations: the targets of each source
 
-def _prepare_m2m(c: ConfigPlan, objects, first, levels, links=None):
+def _prepare_linked(c: ConfigPlan, objects, first, levels, links=None):
     """(alias, Part or None, apply(result), result without a statement)
-    of a many-to-many config."""
+    of a config's many-to-many attributes and reverse relations (m2m() and
+    reverse_fk() calls)."""
     target = c.target
     alias = target.alias_for(first)
     parts = []
     for a, link in zip(c.attrs, c.links):
         sources = objects if not a.prefix else levels[a.prefix]
         values = _values(sources, link.source_attname)
-        if None in values:  # unsaved: Django refuses their relations
+        if None in values:  # unsaved: Django refuses their relations (or has none)
             kept = [(o, v) for o, v in zip(sources, values) if v is not None]
             sources = [o for o, _ in kept]
             values = [v for _, v in kept]
@@ -451,14 +497,22 @@ def _prepare_m2m(c: ConfigPlan, objects, first, levels, links=None):
             config = c.config
             pk = config.model._meta.pk.attname
             for a, link, group in zip(c.attrs, c.links, groups):
+                if a.kind != M2M:
+                    continue
                 through = a.field.remote_field.through
                 key = "%s_%s_%s" % (through.__name__, config.source_field or link.source_column,
                                     config.target_field or link.target_column)
                 links[key] = ({s: [getattr(i, pk) for i in insts] for s, insts in group.items()},
                               config.lru_cache_size)
+        # reverse relations: copies of instances the cache may keep
+        copy = target.memoize and target.lru_cache_size > 0
         for a, (sources, values), group in zip(c.attrs, parts, groups):
-            if sources:
-                assign_m2m(a.field, sources, values, group, c.config.queryset,
-                           len(set(values)) != len(values))
+            if not sources:
+                continue
+            if a.kind == REVERSE_ONE:
+                assign_one(a, sources, values, group, target.complete, copy)
+            else:
+                assign_many(a, sources, values, group, c.config.queryset,
+                            len(set(values)) != len(values), copy)
         return found
     return alias, part, apply, target.m2m_empty(lookups)

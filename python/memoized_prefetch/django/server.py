@@ -80,7 +80,9 @@ class ServerSession:
                 if source_column is None:
                     values.append("'1'")
                 else:
-                    values.append("(SELECT (count(*)::float8 / greatest(count(DISTINCT x.s), 1))"
+                    # rows per source value (NULLs are no source's: a
+                    # reverse relation's nullable foreign key)
+                    values.append("(SELECT (count(x.s)::float8 / greatest(count(DISTINCT x.s), 1))"
                                   "::text FROM (SELECT %s AS s FROM %s LIMIT 1000) x)" % (
                                       _esc(qn(source_column)), _esc(qn(table))))
         sql = "SELECT ARRAY[%s] AS i FROM %s" % (", ".join(values), source)

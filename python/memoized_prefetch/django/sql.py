@@ -1,5 +1,6 @@
 """The SQL the adapter sends: how a target's rows come back on a connection
-(its Shape), the statements calling fk() and m2m() and the one loading a
+(its Shape), the statements calling fk(), and m2m() or reverse_fk() (whose
+rows are alike: the targets of each source), and the one loading a
 table for prefetch_all, and the array parameters of source ids."""
 
 from __future__ import annotations
@@ -191,7 +192,8 @@ def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, hel
 
 
 def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
-    """m2m_statement for a plain shape and one link, sending only what
+    """m2m_statement for a plain shape and one link (an m2m() or
+    reverse_fk() call), sending only what
     changed (see fk_delta_statement), and each target once: a row is (key,
     digest, the source values linked to it, columns..., marker), in key
     order, so that appending a target to each of its sources in turn gives
@@ -200,7 +202,7 @@ def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
     qn = connection.ops.quote_name
     ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
     keys_sql, keys = _id_array([h[0] for h in held], shape.model._meta.pk, connection)
-    call = "%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (SCHEMA, ids_sql, shape.type_sql)
+    call, call_params = link.call(qn, shape.type_sql, ids_sql, ids)
     sql = ("WITH mp_a AS MATERIALIZED (SELECT (s.target).%s AS k, (array_agg(s.target))[1] AS t, "
            "array_agg(s.source_id) AS s FROM %s s GROUP BY 1) "
            "SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, x.s, %s, NULL::%s FROM "
@@ -212,15 +214,15 @@ def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
                ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
                          for c in shape.columns),
                shape.type_sql, digest_sql("b.t"), keys_sql))
-    params = [qn(link.table), ids, link.source_column, link.target_column, keys,
-              [h[1] for h in held], [int(h[2]) for h in held]]
+    params = call_params + [keys, [h[1] for h in held], [int(h[2]) for h in held]]
     return sql, params
 
 
 def m2m_statement(shape: Shape, live, wrap=False):
     """The statement (and its parameters) of the targets linked to the source
-    values of each (index, link, values) of ``live``, in the queryset's
-    order.  A row holds the source value, preceded by the index when there
+    values of each (index, link, values) of ``live`` (a link makes the call:
+    m2m() or reverse_fk(), both giving (source_id, target) rows), in the
+    queryset's order.  A row holds the source value, preceded by the index when there
     are several links."""
     connection = shape.connection
     qn = connection.ops.quote_name
@@ -228,9 +230,9 @@ def m2m_statement(shape: Shape, live, wrap=False):
     params = []
     for i, link, values in live:
         ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
-        calls.append((i, "%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (
-            SCHEMA, ids_sql, shape.type_sql)))
-        params += [qn(link.table), ids, link.source_column, link.target_column]
+        call, call_params = link.call(qn, shape.type_sql, ids_sql, ids)
+        calls.append((i, call))
+        params += call_params
     tag = len(live) > 1
     if shape.plain:
         cols = ", ".join("(s.target).%s" % c for c in shape.columns)

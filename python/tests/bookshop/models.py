@@ -24,3 +24,16 @@ class Review(models.Model):
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="reviews")
     rating = models.IntegerField()
     comment = models.TextField()
+
+
+# Not in the seed's README: the reverse side of a one-to-one field
+# (author.profile), and a reverse foreign key without a related_name
+# (author.award_set).
+class AuthorProfile(models.Model):
+    author = models.OneToOneField(Author, on_delete=models.CASCADE, related_name="profile")
+    bio = models.TextField()
+
+class Award(models.Model):
+    author = models.ForeignKey(Author, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100)
+    year = models.IntegerField()

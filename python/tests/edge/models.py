@@ -1,6 +1,7 @@
 """Models for what the seed's models do not exercise: primary keys not named
 id (text, integer, UUID), db_column, to_field, one-to-one, multi-table
-inheritance, a default manager that filters, a model with Meta.ordering."""
+inheritance, a default manager that filters, a model with Meta.ordering, and
+reverse relations to them (a reverse foreign key to a model with both)."""
 import uuid
 
 from django.db import models
@@ -69,3 +70,18 @@ class Parcel(models.Model):
 class Note(models.Model):
     detail = models.ForeignKey(VolumeDetail, models.CASCADE, related_name="notes")
     text = models.CharField(max_length=50)
+
+
+class Chapter(models.Model):
+    """A reverse foreign key (volume.chapter_set) to a model with
+    Meta.ordering and a default manager that filters."""
+    volume = models.ForeignKey(Volume, models.CASCADE)
+    number = models.IntegerField()
+    active = models.BooleanField(default=True)
+
+    objects = ActiveManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        ordering = ["-number"]
+        base_manager_name = "all_objects"
