@@ -47,10 +47,13 @@ compare_links(const void *a, const void *b, void *arg)
 	return r != 0 ? r : (ia > ib) - (ia < ib);
 }
 
-static Datum
-m2m_call(FunctionCallInfo fcinfo, bool flat)
+/*
+ * The rows of one call, into res: a tuplestore for the SQL function, or
+ * kept for the streaming scan (result.c).
+ */
+void
+mp_m2m_rows(FunctionCallInfo fcinfo, bool flat, MpResult *res)
 {
-	MpResult	res;
 	MpPlan	   *plan;
 	MpCall		call;
 	MpKeySet   *ks;
@@ -65,13 +68,13 @@ m2m_call(FunctionCallInfo fcinfo, bool flat)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("through must not be NULL")));
-	mp_result_init(&res, fcinfo, 1, flat);
+	mp_result_init(res, fcinfo, 1, flat);
 
 	plan = mp_plan_for_call(fcinfo, MP_M2M, PG_GETARG_OID(0), (Datum) 0, true,
 							PG_ARGISNULL(3) ? NULL : NameStr(*PG_GETARG_NAME(3)),
 							PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)));
 	mp_call_begin(&call, plan, mp_call_ids(fcinfo));
-	mp_result_check(&res, &call.idtype, call.rowdesc);
+	mp_result_check(res, &call.idtype, call.rowdesc);
 
 	/* the link rows of each distinct id, and the target of each */
 	ks = &call.idkeys;
@@ -85,7 +88,7 @@ m2m_call(FunctionCallInfo fcinfo, bool flat)
 	arg.ssup = &call.lookups[irel].ssup;
 	order = palloc(sizeof(int) * (links->start[ks->ndistinct] + 1));
 
-	res.nulls[0] = false;
+	res->nulls[0] = false;
 	for (i = 0; i < ks->n; i++)
 	{
 		int			g = ks->group[i];
@@ -104,23 +107,28 @@ m2m_call(FunctionCallInfo fcinfo, bool flat)
 		if (r < n)
 			qsort_arg(order, n, sizeof(int), compare_links, &arg);
 
-		res.values[0] = call.ids[i];
+		res->values[0] = call.ids[i];
 		for (r = 0; r < n; r++)
-			mp_emit(&res, final[order[r]]);
+			mp_emit(res, final[order[r]]);
 	}
 
-	mp_call_end(&call);
-	return (Datum) 0;
+	mp_result_end(res, &call);
 }
 
 Datum
 memoized_prefetch_m2m(PG_FUNCTION_ARGS)
 {
-	return m2m_call(fcinfo, false);
+	MpResult	res = {0};
+
+	mp_m2m_rows(fcinfo, false, &res);
+	return (Datum) 0;
 }
 
 Datum
 memoized_prefetch_m2m_flat(PG_FUNCTION_ARGS)
 {
-	return m2m_call(fcinfo, true);
+	MpResult	res = {0};
+
+	mp_m2m_rows(fcinfo, true, &res);
+	return (Datum) 0;
 }
