@@ -76,6 +76,7 @@ extern void mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead,
 extern void mp_result_check(MpResult *res, const Oid *leadtypes,
 							TupleDesc rowdesc);
 extern void mp_emit(MpResult *res, HeapTuple target);
+extern Datum mp_row_datum(HeapTuple row, TupleDesc rowdesc, MemoryContext cxt);
 extern void mp_result_end(MpResult *res, MpCall *call);
 
 /* fk.c, m2m.c: the rows of one call, into res */

@@ -217,19 +217,16 @@ reach(MpParts *p, int n, int g, Datum key, bool *where, int ndistinct)
 	}
 }
 
-/* A row of a leaf as a composite datum of the partitioned table's type. */
+/*
+ * A row of a leaf in the partitioned table's layout: the leaf's own row when
+ * the layouts agree (it then still carries the leaf's row type, which the
+ * result replaces where a composite is returned: mp_row_datum()), else a
+ * converted copy, formed as a datum of the partitioned table's type.
+ */
 static HeapTuple
-root_row(MpParts *p, MpLeaf *leaf, HeapTuple row)
+root_row(MpLeaf *leaf, HeapTuple row)
 {
-	HeapTuple	t = leaf->map ? execute_attr_map_tuple(row, leaf->map) : row;
-	HeapTuple	out = palloc(sizeof(HeapTupleData));
-
-	out->t_data = (HeapTupleHeader)
-		DatumGetPointer(heap_copy_tuple_as_datum(t, RelationGetDescr(p->root->heap)));
-	out->t_len = HeapTupleHeaderGetDatumLength(out->t_data);
-	out->t_self = row->t_self;
-	out->t_tableOid = row->t_tableOid;
-	return out;
+	return leaf->map ? execute_attr_map_tuple(row, leaf->map) : row;
 }
 
 void
@@ -298,7 +295,7 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 			{
 				int			at = out->start[g] + count[g]++;
 
-				out->rows[at] = root_row(p, p->leaves[j], lrows[j].rows[r]);
+				out->rows[at] = root_row(p->leaves[j], lrows[j].rows[r]);
 			}
 		}
 	}

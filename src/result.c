@@ -109,9 +109,9 @@ mp_result_check(MpResult *res, const Oid *leadtypes, TupleDesc rowdesc)
 	TupleDesc	setdesc = res->desc;
 	int			i;
 
+	res->rowdesc = rowdesc;
 	if (!res->flat)
 		return;
-	res->rowdesc = rowdesc;
 	res->attnos = palloc(sizeof(AttrNumber) * rowdesc->natts);
 	for (i = 0; i < rowdesc->natts; i++)
 		if (!TupleDescAttr(rowdesc, i)->attisdropped)
@@ -134,6 +134,26 @@ mp_result_check(MpResult *res, const Oid *leadtypes, TupleDesc rowdesc)
 	}
 	res->rowvalues = palloc(sizeof(Datum) * rowdesc->natts);
 	res->rownulls = palloc(sizeof(bool) * rowdesc->natts);
+}
+
+/*
+ * A target row as a composite datum of the target's row type, allocated in
+ * cxt when it must be copied: a leaf partition's row, kept in the leaf's
+ * layout when it is the partitioned table's (parts.c), still carries the
+ * leaf's row type.
+ */
+Datum
+mp_row_datum(HeapTuple row, TupleDesc rowdesc, MemoryContext cxt)
+{
+	HeapTupleHeader copy;
+
+	if (HeapTupleHeaderGetTypeId(row->t_data) == rowdesc->tdtypeid)
+		return PointerGetDatum(row->t_data);
+	copy = MemoryContextAlloc(cxt, row->t_len);
+	memcpy(copy, row->t_data, row->t_len);
+	HeapTupleHeaderSetTypeId(copy, rowdesc->tdtypeid);
+	HeapTupleHeaderSetTypMod(copy, rowdesc->tdtypmod);
+	return PointerGetDatum(copy);
 }
 
 /*
@@ -164,7 +184,7 @@ mp_emit(MpResult *res, HeapTuple target)
 	}
 	if (!res->flat)
 	{
-		res->values[res->lead] = PointerGetDatum(target->t_data);
+		res->values[res->lead] = mp_row_datum(target, res->rowdesc, CurrentMemoryContext);
 		res->nulls[res->lead] = false;
 	}
 	else

@@ -744,7 +744,8 @@ scan_next(ScanState *ss)
 				nulls[i] = st->rowslot->tts_isnull[col->n - 1];
 				break;
 			case COL_ROW:
-				values[i] = PointerGetDatum(row->t_data);
+				values[i] = mp_row_datum(row, st->res.rowdesc,
+										 ss->ps.ps_ExprContext->ecxt_per_tuple_memory);
 				break;
 			case COL_ORDINALITY:
 				values[i] = Int64GetDatum((int64) st->cur + 1);
