@@ -145,7 +145,11 @@ def _esc(sql: str) -> str:
 def server_stats(alias, tables):
     """{table: {"hits", "misses", "evictions"}} of this connection's caches
     of ``tables``, from memoized_prefetch.stats (zeros for a table the
-    server has not cached yet)."""
+    server has not cached yet).  A partitioned table's counters are the sums
+    over its partitions (the server caches each leaf partition on its own,
+    and the view shows the leaves): the partitions it has now, at any
+    depth, found with pg_partition_tree (which gives no rows for a table
+    that is neither partitioned nor a partition)."""
     connection = connections[alias]
     qn = connection.ops.quote_name
     out = {t: {"hits": 0, "misses": 0, "evictions": 0} for t in tables}
@@ -153,7 +157,9 @@ def server_stats(alias, tables):
         return out
     sql = ("SELECT v.t, coalesce(sum(s.hits), 0), coalesce(sum(s.misses), 0), "
            "coalesce(sum(s.evictions), 0) FROM (VALUES %s) v(t, q) "
-           "LEFT JOIN %s.stats s ON s.relid = v.q::regclass AND s.pid = pg_backend_pid() "
+           "CROSS JOIN LATERAL (SELECT v.q::regclass AS relid UNION "
+           "SELECT p.relid FROM pg_partition_tree(v.q::regclass) p) r "
+           "LEFT JOIN %s.stats s ON s.relid = r.relid AND s.pid = pg_backend_pid() "
            "GROUP BY v.t" % (", ".join(["(%s, %s)"] * len(tables)), SCHEMA))
     params = []
     for t in tables:
