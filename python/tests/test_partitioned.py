@@ -304,6 +304,7 @@ class PartitionedTracked(TransactionTestCase):
             self.assertIsNotNone(found, ours[0])
             self.assertEqual(int(found.group(1)), 100_000)
             self.assertGreater(int(found.group(2)), 64 + 24 + 24)
+            self.assertIn("partitioned: at most 100000 in each of its 4 leaf partitions", ours[0])
             # 200 authors of about 150 bytes fit in 64kB, though four
             # leaves of 200 would not: no warning
             mp = MemoizedPrefetch(MemoizedPrefetchConfig(PAuthor, ["author"],
