@@ -283,6 +283,33 @@ class PartitionedTracked(TransactionTestCase):
             self.assertGreater(entries, 0, leaf)
             self.assertLessEqual(entries, 2, leaf)
 
+    def test_partition_created_later(self):
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(PBook, ["books"]))
+        for chunk in chunkator_page(PAuthor.objects.all(), 10):
+            mp.process_chunk(chunk)
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE parted_pbook_late PARTITION OF parted_pbook "
+                           "FOR VALUES FROM (3000) TO (4000)")
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT memoized_prefetch.tracked('parted_pbook_late')")
+                self.assertTrue(cursor.fetchone()[0])
+            PBook.objects.bulk_create(PBook(id=3000 + i, title="Late %d" % i, author_id=i)
+                                      for i in range(10))
+            for _ in range(2):
+                for chunk in chunkator_page(PAuthor.objects.all(), 10):
+                    mp.process_chunk(chunk)
+                    self.assertEqual([author_snapshot(a) for a in chunk],
+                                     [author_snapshot(a) for a in expected_authors(chunk)])
+            per_leaf = leaf_stats(PBook._meta.db_table)
+            self.assertEqual(len(per_leaf), 6)
+            self.assertGreater(per_leaf["parted_pbook_late"][1], 0)  # hits
+            self.assertEqual(mp.stats()[PBook]["hits"], sum(v[1] for v in per_leaf.values()))
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ALTER TABLE parted_pbook DETACH PARTITION parted_pbook_late")
+                cursor.execute("DROP TABLE parted_pbook_late")
+
     def test_warning_counts_the_rows_the_config_asks_for(self):
         chunk = list(PBook.objects.order_by("pk")[:50])
         with connection.cursor() as cursor:
