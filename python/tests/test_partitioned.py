@@ -126,7 +126,7 @@ class Partitioned(TestCase):
         chunks = list(chunkator_page(PBook.objects.all(), 40))
         self.assertGreater(len(chunks), 5)
         first = {}
-        for n in range(2):
+        for _ in range(2):
             for chunk in chunks:
                 with CaptureQueriesContext(connection) as ctx:
                     mp.process_chunk(chunk)
@@ -141,9 +141,10 @@ class Partitioned(TestCase):
                 # the second pass reuses the instances of the first (the
                 # server returned the same rows, from the leaves)
                 for book in chunk:
-                    authors = first.setdefault(book.pk, (book.author, book.categories.all()))
-                    self.assertIs(book.author, authors[0])
-                    for mine_c, first_c in zip(book.categories.all(), authors[1]):
+                    kept = first.setdefault(book.pk, (book.author, list(book.categories.all())))
+                    self.assertIs(book.author, kept[0])
+                    self.assertEqual(len(book.categories.all()), len(kept[1]))
+                    for mine_c, first_c in zip(book.categories.all(), kept[1]):
                         self.assertIs(mine_c, first_c)
 
     def test_prefetch_all_of_a_partitioned_table(self):
@@ -188,6 +189,25 @@ class Partitioned(TestCase):
                     "pk").select_related("book__author", "book__translator")
                 self.assertEqual(mine, [(values(r), values(r.book), values(r.book.author),
                                          values(r.book.translator)) for r in expected])
+
+
+    def test_many_to_many_at_the_end_of_a_path(self):
+        # review.book.categories: the link table partitioned, and the
+        # books (the path's step) too
+        mp = MemoizedPrefetch(
+            MemoizedPrefetchConfig(PBook, ["book"]),
+            MemoizedPrefetchConfig(PCategory, ["book.categories"], is_many_to_many=True))
+        for chunk in chunkator_page(PReview.objects.all(), 60):
+            with self.assertNumQueries(2):
+                mp.process_chunk(chunk)
+            with self.assertNumQueries(0):
+                mine = [(values(r), values(r.book),
+                         sorted(values(c) for c in r.book.categories.all())) for r in chunk]
+            expected = PReview.objects.filter(pk__in=[r.pk for r in chunk]).order_by(
+                "pk").prefetch_related("book__categories")
+            self.assertEqual(mine, [(values(r), values(r.book),
+                                     sorted(values(c) for c in r.book.categories.all()))
+                                    for r in expected])
 
 
 class PartitionedTracked(TransactionTestCase):
