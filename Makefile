@@ -15,6 +15,7 @@ OBJS = \
 	src/m2m.o \
 	src/call.o \
 	src/result.o \
+	src/scan.o \
 	src/access.o \
 	src/cache.o \
 	src/cache_store.o \

@@ -12,7 +12,10 @@
 #                                     section (python/bench_django.py) over
 #                                     DJANGO_CHUNKS chunks (10)
 #   QUERIES=bench/parts.tsv               another query file (no Django section)
-#   SECTIONS="main django replica"         which sections run (default: all);
+#   SECTIONS="main partitioned django replica"  which sections run (default: all);
+#                                     partitioned: author and book copied into
+#                                     partitioned tables (bench/partitioned.sql),
+#                                     bench/partitioned.tsv;
 #                                     replica: a streaming standby of the
 #                                     cluster, then the cluster without the
 #                                     preload (bench/replica.tsv)
@@ -100,10 +103,23 @@ nchunks=$((books / chunk))
 echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client;"
 echo "the first chunk of each method is cold, the median is over all chunks; the methods"
 echo "take turns over ${ROUNDS:-10} slices of the chunks, so that drift affects them alike"
-sections=${SECTIONS:-main django replica}
+sections=${SECTIONS:-main partitioned django replica}
 [ "$mode" = bench ] && [ -z "${QUERIES:-}" ] || sections=main
 case " $sections " in *" main "*)
     tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" "${QUERIES:-bench/queries.tsv}" ;;
+esac
+
+case " $sections " in *" partitioned "*)
+    echo
+    if [ "$(psql -tAc "SELECT obj_description(to_regclass('book_p'))" 2>/dev/null || true)" != "$want" ]; then
+        echo "partitioned: copying author and book into partitioned tables ..."
+        psql -v books="$books" -f bench/partitioned.sql >/dev/null
+        psql -c "COMMENT ON TABLE book_p IS '$want'"
+    fi
+    psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
+    echo "partitioned: author by hash of id (8 partitions), book by range of id (10)"
+    tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/partitioned.tsv ;;
 esac
 
 case " $sections " in *" django "*)

@@ -221,6 +221,20 @@ SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[1, 2], '{author_id}', NU
 SELECT count(*) FROM memoized_prefetch.fk('book_1', ARRAY[1, 2], '{author_id}', NULL::author);
 RESET ROLE;
 
+-- many leaves (more than a call first makes room for): 40 hash partitions
+CREATE TABLE many (id bigint PRIMARY KEY, author_id bigint, v text) PARTITION BY HASH (id);
+DO $$ BEGIN
+    FOR r IN 0..39 LOOP
+        EXECUTE format('CREATE TABLE many_%s PARTITION OF many FOR VALUES WITH (MODULUS 40, REMAINDER %s)', r, r);
+    END LOOP;
+END $$;
+CREATE INDEX ON many (author_id);
+INSERT INTO many SELECT i, i % 50, 'v' || i FROM generate_series(1, 2000) i;
+SELECT pg_temp.same($$SELECT s.source_id, s.target FROM memoized_prefetch.reverse_fk('author', $1, NULL::many, 'author_id') s$$,
+                    $$SELECT m.author_id, m FROM many m WHERE m.author_id = ANY ($1)$$, ARRAY[1, 7, 3, 49, 50, NULL]);
+SELECT pg_temp.same($$SELECT s.source_id, s.attribute, s.target FROM memoized_prefetch.fk('many', $1, '{id}', NULL::many) s$$,
+                    $$SELECT m.id, 'id', m FROM many m WHERE m.id = ANY ($1)$$, ARRAY(SELECT generate_series(1, 2100, 7)::bigint));
+
 -- refusals: a partition without the lookup index (a foreign table), a
 -- partitioned index that is not valid
 CREATE FOREIGN DATA WRAPPER parts_fdw;

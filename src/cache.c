@@ -109,6 +109,25 @@ mp_cache_call_end(void)
 }
 
 /*
+ * A streaming scan keeps the rows of its next call until mp_cache_unhold().
+ * The sweep that the call would make at its start is made first, since the
+ * hold already counts as a call in progress.
+ */
+void
+mp_cache_hold(MpCacheHold *hold)
+{
+	mp_cache_setup();
+	mp_cache_sweep();
+	mp_pins_hold(hold);
+}
+
+void
+mp_cache_unhold(MpCacheHold *hold)
+{
+	mp_pins_unhold(hold);
+}
+
+/*
  * Decide how this call may use the cache for lk's relation and index;
  * "cacheable" is false for lookups that are not worth caching.
  */
@@ -268,7 +287,10 @@ mp_cache_rows(MpCacheUse *use, MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	if (t == NULL || use->bypass)
 	{
 		if (t)
+		{
 			mp_cache_count(t, MP_BYPASSES, nd);
+			use->bypasses += nd;
+		}
 		mp_lookup_rows(lk, ks, out);
 		return;
 	}
@@ -326,6 +348,8 @@ mp_cache_rows(MpCacheUse *use, MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	}
 	mp_cache_count(t, MP_HITS, nd - nmiss);
 	mp_cache_count(t, MP_MISSES, nmiss);
+	use->hits += nd - nmiss;
+	use->misses += nmiss;
 	mp_admit_served(t, nd - nmiss, nmiss);
 
 	/* the misses: one lookup, then store each key's rows */
@@ -420,4 +444,5 @@ load_all(MpCacheUse *use, MpLookup *lk)
 			break;
 	}
 	mp_cache_count(t, MP_MISSES, ks.ndistinct);
+	use->misses += ks.ndistinct;
 }

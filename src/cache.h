@@ -36,7 +36,21 @@ typedef struct MpCacheUse
 	bool		validate;		/* validated hits (hot standby, no preload) */
 	uint64		next64;			/* the next transaction id at the call */
 	BlockNumber nblocks;		/* the heap's size, read at the first need */
+	/* what the call's lookups of this target found, for EXPLAIN */
+	uint64		hits;
+	uint64		misses;
+	uint64		bypasses;
 } MpCacheUse;
+
+/*
+ * A streaming scan's hold on the rows of its call (cache_pins.c): while it
+ * is held, the entries the call used stay, as during the call.
+ */
+typedef struct MpCacheHold
+{
+	uint64		xact;			/* transactions ended before it was taken */
+	bool		held;
+} MpCacheHold;
 
 typedef enum MpCounter
 {
@@ -68,6 +82,8 @@ extern void mp_cache_rows(MpCacheUse *use, MpLookup *lk, const MpKeySet *ks,
 /* cache_pins.c */
 extern void mp_cache_call_begin(void);
 extern void mp_cache_call_end(void);
+extern void mp_cache_hold(MpCacheHold *hold);
+extern void mp_cache_unhold(MpCacheHold *hold);
 
 /* cache_store.c */
 extern MpCacheStats *mp_cache_local_stats(int i);

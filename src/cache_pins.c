@@ -13,6 +13,16 @@
  * A call ended by an error is forgotten when its subtransaction or
  * transaction aborts.
  *
+ * A streaming scan (scan.c) returns the rows of a call after the call has
+ * ended, one per ExecProcNode, so it holds them: a hold counts as a call in
+ * progress from before its call begins until the scan lets its rows go (at
+ * a rescan that runs the call again, or at the scan's end).  Holds are
+ * released by the memory context reset callback of the scan's rows, so an
+ * error that frees the executor's memory releases them too, in whatever
+ * order scans begin and end; every hold is dropped when the transaction
+ * ends, since no scan outlives it (the callbacks that come later are told
+ * apart by the transaction count, and do nothing).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,12 +38,21 @@ uint64		mp_outer_call = 0;
 static SubTransactionId *calls = NULL;	/* each call's subtransaction */
 static int	ncalls = 0;
 static int	maxcalls = 0;
+static int	nholds = 0;			/* holds of streaming scans */
+static uint64 xacts_ended = 0;	/* transactions ended in this backend */
 
 static void
 pins_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 		ncalls = 0;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		nholds = 0;
+		xacts_ended++;
+	}
 }
 
 static void
@@ -61,7 +80,7 @@ mp_pins_push(void)
 {
 	calls = mp_grow(calls, sizeof(SubTransactionId), &maxcalls, ncalls + 1);
 	mp_current_call++;
-	if (ncalls == 0)
+	if (ncalls == 0 && nholds == 0)
 		mp_outer_call = mp_current_call;
 	calls[ncalls++] = GetCurrentSubTransactionId();
 }
@@ -73,8 +92,32 @@ mp_pins_pop(void)
 	ncalls--;
 }
 
+/* A streaming scan will keep the rows of the call it is about to make. */
+void
+mp_pins_hold(MpCacheHold *hold)
+{
+	mp_current_call++;
+	if (ncalls == 0 && nholds == 0)
+		mp_outer_call = mp_current_call;
+	nholds++;
+	hold->xact = xacts_ended;
+	hold->held = true;
+}
+
+/* The scan's rows are gone; nothing if the hold ended with its transaction. */
+void
+mp_pins_unhold(MpCacheHold *hold)
+{
+	if (hold->held && hold->xact == xacts_ended)
+	{
+		Assert(nholds > 0);
+		nholds--;
+	}
+	hold->held = false;
+}
+
 bool
 mp_calls_in_progress(void)
 {
-	return ncalls > 0;
+	return ncalls > 0 || nholds > 0;
 }

@@ -154,6 +154,8 @@ extern uint64 mp_outer_call;
 extern void mp_pins_setup(void);
 extern void mp_pins_push(void);
 extern void mp_pins_pop(void);
+extern void mp_pins_hold(MpCacheHold *hold);
+extern void mp_pins_unhold(MpCacheHold *hold);
 extern bool mp_calls_in_progress(void);
 
 /* cache_settings.c */

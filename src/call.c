@@ -132,8 +132,12 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	call_rows(call, 0, &call->idkeys, &call->idrows);
 }
 
+/*
+ * End the call but keep its memory, which holds the rows it found (those
+ * not in the cache) and goes with the context the call began in.
+ */
 void
-mp_call_end(MpCall *call)
+mp_call_end_keep(MpCall *call)
 {
 	int			i;
 
@@ -145,6 +149,12 @@ mp_call_end(MpCall *call)
 	}
 	mp_cache_call_end();
 	MemoryContextSwitchTo(call->oldcxt);
+}
+
+void
+mp_call_end(MpCall *call)
+{
+	mp_call_end_keep(call);
 	MemoryContextDelete(call->cxt);
 }
 

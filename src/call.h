@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * call.h
- *		One call of fk() or m2m(), for the SQL functions (fk.c, m2m.c): from
- *		source ids to target rows (call.c), the result set (result.c), and
- *		what the call may read (access.c).
+ *		One call of fk(), m2m() or reverse_fk(), for the SQL functions (fk.c,
+ *		m2m.c) and
+ *		the streaming scan (scan.c): from source ids to target rows (call.c),
+ *		the result set (result.c), and what the call may read (access.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -35,12 +36,20 @@ typedef struct MpCall
 extern ArrayType *mp_call_ids(FunctionCallInfo fcinfo);
 extern void mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids);
 extern void mp_call_end(MpCall *call);
+extern void mp_call_end_keep(MpCall *call);
 extern HeapTuple *mp_call_walk(MpCall *call, HeapTuple *start, int nstart);
 
-/* result.c: the result set of a call */
+/*
+ * result.c: the result set of a call, either a tuplestore (the SQL
+ * functions) or, when "collect" is set before the call, the rows kept as
+ * they are, with the call's memory, for the streaming scan to return.
+ */
 typedef struct MpResult
 {
-	ReturnSetInfo *rsinfo;
+	bool		collect;		/* keep the rows, set by the caller */
+	TupleDesc	desc;			/* the result's descriptor; set by the caller
+								 * for the flat forms when collecting */
+	ReturnSetInfo *rsinfo;		/* tuplestore only */
 	int			lead;			/* columns before the target row's */
 	bool		flat;			/* the target row spread into its columns */
 	Datum	   *values;			/* a result row; the caller sets the lead */
@@ -51,6 +60,15 @@ typedef struct MpResult
 	AttrNumber *attnos;			/* their attribute numbers */
 	Datum	   *rowvalues;		/* a target row, deformed */
 	bool	   *rownulls;
+	/* collect only: the rows, in the call's memory */
+	int			nrows;
+	int			maxrows;
+	Datum	   *leads;			/* nrows * lead leading values */
+	HeapTuple  *rows;			/* each row's target row */
+	/* the call's use of the cache, for EXPLAIN */
+	uint64		hits;
+	uint64		misses;
+	uint64		bypasses;
 } MpResult;
 
 extern void mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead,
@@ -58,5 +76,11 @@ extern void mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead,
 extern void mp_result_check(MpResult *res, const Oid *leadtypes,
 							TupleDesc rowdesc);
 extern void mp_emit(MpResult *res, HeapTuple target);
+extern void mp_result_end(MpResult *res, MpCall *call);
+
+/* fk.c, m2m.c: the rows of one call, into res */
+extern void mp_fk_rows(FunctionCallInfo fcinfo, bool flat, MpResult *res);
+extern void mp_set_rows(FunctionCallInfo fcinfo, MpKind kind, bool flat,
+						MpResult *res);
 
 #endif							/* MP_CALL_H */

@@ -42,10 +42,13 @@ cpu_prefetch_row(HeapTuple row)
 	}
 }
 
-static Datum
-fk_call(FunctionCallInfo fcinfo, bool flat)
+/*
+ * The rows of one call, into res: a tuplestore for the SQL function, or
+ * kept for the streaming scan (result.c).
+ */
+void
+mp_fk_rows(FunctionCallInfo fcinfo, bool flat, MpResult *res)
 {
-	MpResult	res;
 	Oid			leadtypes[2];
 	MpPlan	   *plan;
 	MpCall		call;
@@ -62,14 +65,14 @@ fk_call(FunctionCallInfo fcinfo, bool flat)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source must not be NULL")));
-	mp_result_init(&res, fcinfo, 2, flat);
+	mp_result_init(res, fcinfo, 2, flat);
 
 	plan = mp_plan_for_call(fcinfo, MP_FK, PG_GETARG_OID(0),
 							PG_GETARG_DATUM(2), PG_ARGISNULL(2), NULL, NULL);
 	mp_call_begin(&call, plan, mp_call_ids(fcinfo));
 	leadtypes[0] = call.idtype;
 	leadtypes[1] = TEXTOID;
-	mp_result_check(&res, leadtypes, call.rowdesc);
+	mp_result_check(res, leadtypes, call.rowdesc);
 
 	/* the source row of each distinct id, then every path from it */
 	ks = &call.idkeys;
@@ -85,7 +88,7 @@ fk_call(FunctionCallInfo fcinfo, bool flat)
 		names[p] = cstring_to_text(plan->paths[p].name);
 
 	/* distinct ids in order of first appearance, attributes in order */
-	res.nulls[0] = res.nulls[1] = false;
+	res->nulls[0] = res->nulls[1] = false;
 	for (i = 0; i < ks->n; i++)
 	{
 		if (i + CPU_PREFETCH_AHEAD < ks->n)
@@ -94,30 +97,35 @@ fk_call(FunctionCallInfo fcinfo, bool flat)
 		g = ks->group[i];
 		if (ks->first[g] != i)
 			continue;
-		res.values[0] = call.ids[i];
+		res->values[0] = call.ids[i];
 		for (p = 0; p < plan->npaths; p++)
 		{
 			HeapTuple	target = final[p * nd + g];
 
 			if (target == NULL)
 				continue;
-			res.values[1] = PointerGetDatum(names[p]);
-			mp_emit(&res, target);
+			res->values[1] = PointerGetDatum(names[p]);
+			mp_emit(res, target);
 		}
 	}
 
-	mp_call_end(&call);
-	return (Datum) 0;
+	mp_result_end(res, &call);
 }
 
 Datum
 memoized_prefetch_fk(PG_FUNCTION_ARGS)
 {
-	return fk_call(fcinfo, false);
+	MpResult	res = {0};
+
+	mp_fk_rows(fcinfo, false, &res);
+	return (Datum) 0;
 }
 
 Datum
 memoized_prefetch_fk_flat(PG_FUNCTION_ARGS)
 {
-	return fk_call(fcinfo, true);
+	MpResult	res = {0};
+
+	mp_fk_rows(fcinfo, true, &res);
+	return (Datum) 0;
 }

@@ -92,10 +92,14 @@ compare_rows(const void *a, const void *b, void *arg)
 	return (ia > ib) - (ia < ib);
 }
 
-static Datum
-set_call(FunctionCallInfo fcinfo, MpKind kind, bool flat)
+/*
+ * The rows of one call of m2m() (kind MP_M2M) or reverse_fk() (MP_REVERSE),
+ * into res: a tuplestore for the SQL function, or kept for the streaming
+ * scan (result.c).
+ */
+void
+mp_set_rows(FunctionCallInfo fcinfo, MpKind kind, bool flat, MpResult *res)
 {
-	MpResult	res;
 	MpPlan	   *plan;
 	MpCall		call;
 	MpKeySet   *ks;
@@ -109,14 +113,14 @@ set_call(FunctionCallInfo fcinfo, MpKind kind, bool flat)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s must not be NULL", kind == MP_M2M ? "through" : "source")));
-	mp_result_init(&res, fcinfo, 1, flat);
+	mp_result_init(res, fcinfo, 1, flat);
 
 	plan = mp_plan_for_call(fcinfo, kind, PG_GETARG_OID(0), (Datum) 0, true,
 							PG_ARGISNULL(3) ? NULL : NameStr(*PG_GETARG_NAME(3)),
 							kind == MP_M2M && !PG_ARGISNULL(4) ?
 							NameStr(*PG_GETARG_NAME(4)) : NULL);
 	mp_call_begin(&call, plan, mp_call_ids(fcinfo));
-	mp_result_check(&res, &call.idtype, call.rowdesc);
+	mp_result_check(res, &call.idtype, call.rowdesc);
 
 	/* the rows of each distinct id at irels[0], followed to the target */
 	ks = &call.idkeys;
@@ -127,7 +131,7 @@ set_call(FunctionCallInfo fcinfo, MpKind kind, bool flat)
 	set_order_init(&so, plan->order_index, final, call.rowdesc);
 	order = palloc(sizeof(int) * (found->start[ks->ndistinct] + 1));
 
-	res.nulls[0] = false;
+	res->nulls[0] = false;
 	for (i = 0; i < ks->n; i++)
 	{
 		int			g = ks->group[i];
@@ -146,12 +150,20 @@ set_call(FunctionCallInfo fcinfo, MpKind kind, bool flat)
 		if (r < n)
 			qsort_arg(order, n, sizeof(int), compare_rows, &so);
 
-		res.values[0] = call.ids[i];
+		res->values[0] = call.ids[i];
 		for (r = 0; r < n; r++)
-			mp_emit(&res, final[order[r]]);
+			mp_emit(res, final[order[r]]);
 	}
 
-	mp_call_end(&call);
+	mp_result_end(res, &call);
+}
+
+static Datum
+set_call(FunctionCallInfo fcinfo, MpKind kind, bool flat)
+{
+	MpResult	res = {0};
+
+	mp_set_rows(fcinfo, kind, flat, &res);
 	return (Datum) 0;
 }
 

@@ -2,8 +2,9 @@
  *
  * main.c
  *		Module entry point: the settings (GUCs) of the whole module, the
- *		shared state when the library is preloaded, and the transaction
- *		callbacks snapshot fingerprints rely on.
+ *		shared state when the library is preloaded, the transaction
+ *		callbacks snapshot fingerprints rely on, and the planner hook of the
+ *		streaming scan.
  *
  * Without shared_preload_libraries the library still works: the caches then
  * live in backend-local memory and reuse rows only under the same snapshot.
@@ -24,6 +25,7 @@ int			mp_shared_memory_kb = 64 * 1024;
 int			mp_max_backend_memory_kb = 16 * 1024;
 int			mp_cache_size = 10000;
 bool		mp_enabled = true;
+bool		mp_streaming = true;
 
 PG_MODULE_MAGIC;
 
@@ -62,9 +64,17 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("memoized_prefetch.streaming",
+							 "Plans calls in FROM as a scan that streams the rows of the call.",
+							 "When off, such calls are function scans, which store every row of the call before returning the first.",
+							 &mp_streaming,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("memoized_prefetch");
 
 	if (process_shared_preload_libraries_in_progress)
 		mp_shmem_init();
 	mp_snapid_init();
+	mp_scan_init();
 }

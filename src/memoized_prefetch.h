@@ -31,6 +31,10 @@ extern int	mp_shared_memory_kb;
 extern int	mp_max_backend_memory_kb;
 extern int	mp_cache_size;
 extern bool mp_enabled;
+extern bool mp_streaming;
+
+/* The streaming scan (scan.c). */
+extern void mp_scan_init(void);
 
 /* Start loading memory that is about to be read: a CPU hint, no effect if none. */
 #if defined(__GNUC__)

@@ -73,10 +73,10 @@ add_leaf(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("partition \"%s\" has no index of \"%s\"",
 						RelationGetRelationName(rel), get_rel_name(p->root->ik->indexid))));
+	/* each leaf stays where it is: its lookup points at its ik */
 	if (p->nleaves == p->maxleaves)
-		p->leaves = mp_grow(p->leaves, sizeof(MpLeaf), &p->maxleaves, p->nleaves + 1);
-	leaf = &p->leaves[p->nleaves];
-	memset(leaf, 0, sizeof(MpLeaf));
+		p->leaves = mp_grow(p->leaves, sizeof(MpLeaf *), &p->maxleaves, p->nleaves + 1);
+	leaf = p->leaves[p->nleaves] = palloc0(sizeof(MpLeaf));
 	leaf->ik = *p->root->ik;
 	leaf->ik.relid = RelationGetRelid(rel);
 	leaf->ik.indexid = indexid;
@@ -141,7 +141,7 @@ mp_parts_open(MpParts *p, MpLookup *root, bool cacheable)
 	p->root = root;
 	p->cacheable = cacheable;
 	p->maxleaves = 8;
-	p->leaves = palloc(sizeof(MpLeaf) * p->maxleaves);
+	p->leaves = palloc(sizeof(MpLeaf *) * p->maxleaves);
 	p->maxnodes = 4;
 	p->nodes = palloc(sizeof(MpPartNode) * p->maxnodes);
 	add_level(p, root->heap, root->ik->indexid, root->ik->attno);
@@ -153,7 +153,7 @@ mp_parts_close(MpParts *p)
 	int			i;
 
 	for (i = 0; i < p->nleaves; i++)
-		mp_lookup_close(&p->leaves[i].lk);
+		mp_lookup_close(&p->leaves[i]->lk);
 	for (i = 1; i < p->nnodes; i++)
 		table_close(p->nodes[i].rel, NoLock);
 }
@@ -262,8 +262,8 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 				back[j][n] = g;
 				keys[n++] = ks->distinct[g];
 			}
-		mp_keyset_build(&lks[j], &p->leaves[j].lk, keys, n);
-		mp_cache_rows(&p->leaves[j].use, &p->leaves[j].lk, &lks[j], &lrows[j]);
+		mp_keyset_build(&lks[j], &p->leaves[j]->lk, keys, n);
+		mp_cache_rows(&p->leaves[j]->use, &p->leaves[j]->lk, &lks[j], &lrows[j]);
 		for (i = 0; i < n; i++)
 		{
 			int			lg = lks[j].group[i];
@@ -298,7 +298,7 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 			{
 				int			at = out->start[g] + count[g]++;
 
-				out->rows[at] = root_row(p, &p->leaves[j], lrows[j].rows[r]);
+				out->rows[at] = root_row(p, p->leaves[j], lrows[j].rows[r]);
 			}
 		}
 	}

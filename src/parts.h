@@ -27,7 +27,7 @@ typedef struct MpParts
 	bool		cacheable;
 	int			nleaves;
 	int			maxleaves;
-	MpLeaf	   *leaves;
+	MpLeaf	  **leaves;
 	int			nnodes;			/* nodes[0] is the root */
 	int			maxnodes;
 	struct MpPartNode *nodes;

@@ -37,12 +37,20 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "utils/acl.h"
+#include "commands/explain.h"
 #include "executor/executor.h"
 #include "nodes/parsenodes.h"
 #include "storage/lmgr.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/sortsupport.h"
+
+/* 18: ExplainState and the ExplainProperty functions moved to headers of their own. */
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+#include "parser/parse_relation.h"
 
 #if PG_VERSION_NUM < 150000
 #error "memoized_prefetch needs PostgreSQL 15 or later"
@@ -182,5 +190,27 @@ mp_check_rte_perms(List *rtable, List *perminfos)
 	ExecCheckRTPerms(rtable, true);
 #endif
 }
+
+/*
+ * 18: expandRTE takes the kind of Vars to make (RETURNING old/new); plain
+ * ones here.  The names and Vars of every column of rte, dropped ones left
+ * out.
+ */
+#if PG_VERSION_NUM >= 180000
+#define mp_expand_rte(rte, rtindex, names, vars) \
+	expandRTE(rte, rtindex, 0, VAR_RETURNING_DEFAULT, -1, false, names, vars)
+#else
+#define mp_expand_rte(rte, rtindex, names, vars) \
+	expandRTE(rte, rtindex, 0, -1, false, names, vars)
+#endif
+
+/* 16: pg_proc_aclcheck became object_aclcheck on pg_proc. */
+#if PG_VERSION_NUM >= 160000
+#define mp_proc_aclcheck(funcid, roleid, mode) \
+	object_aclcheck(ProcedureRelationId, funcid, roleid, mode)
+#else
+#define mp_proc_aclcheck(funcid, roleid, mode) \
+	pg_proc_aclcheck(funcid, roleid, mode)
+#endif
 
 #endif							/* MP_PG_COMPAT_H */

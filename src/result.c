@@ -6,6 +6,10 @@
  *		target row, either as one composite column (fk, m2m) or spread into
  *		the target table's columns (fk_flat, m2m_flat).
  *
+ * For the streaming scan (scan.c) the result collects the rows instead: the
+ * leading values and the target row of each, pointers into the cache's
+ * entries or into the call's memory, which the scan keeps.
+ *
  * The flat forms return SETOF record: the caller's column definition list
  * gives the result's descriptor, and it is checked here, once per call,
  * against the leading columns and the target's row type, column by column,
@@ -29,7 +33,7 @@
 static void
 check_column(MpResult *res, int col, Oid typid, int32 typmod)
 {
-	Form_pg_attribute att = TupleDescAttr(res->rsinfo->setDesc, col);
+	Form_pg_attribute att = TupleDescAttr(res->desc, col);
 
 	if (att->atttypid != typid ||
 		(att->atttypmod != -1 && att->atttypmod != typmod))
@@ -43,14 +47,32 @@ check_column(MpResult *res, int col, Oid typid, int32 typmod)
 
 /*
  * Set up the result of a call with "lead" leading columns, followed by the
- * target row, spread into its columns when "flat".
+ * target row, spread into its columns when "flat".  res->collect and, for
+ * the flat forms, res->desc are the caller's.
  */
 void
 mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead, bool flat)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		collect = res->collect;
+	TupleDesc	desc = res->desc;
 
 	memset(res, 0, sizeof(MpResult));
+	res->lead = lead;
+	res->flat = flat;
+	if (collect)
+	{
+		int			natts = flat ? desc->natts : lead + 1;
+
+		res->collect = true;
+		res->desc = flat ? desc : NULL;
+		res->values = palloc(sizeof(Datum) * natts);
+		res->nulls = palloc(sizeof(bool) * natts);
+		res->maxrows = 64;
+		res->leads = palloc(sizeof(Datum) * lead * res->maxrows);
+		res->rows = palloc(sizeof(HeapTuple) * res->maxrows);
+		return;
+	}
 
 	/*
 	 * The flat forms return record: their descriptor is the executor's
@@ -60,8 +82,7 @@ mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead, bool flat)
 	InitMaterializedSRF(fcinfo, flat && rsinfo->expectedDesc != NULL ?
 						MAT_SRF_USE_EXPECTED_DESC : 0);
 	res->rsinfo = rsinfo;
-	res->lead = lead;
-	res->flat = flat;
+	res->desc = rsinfo->setDesc;
 	res->values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
 	res->nulls = palloc(sizeof(bool) * rsinfo->setDesc->natts);
 
@@ -85,7 +106,7 @@ mp_result_init(MpResult *res, FunctionCallInfo fcinfo, int lead, bool flat)
 void
 mp_result_check(MpResult *res, const Oid *leadtypes, TupleDesc rowdesc)
 {
-	TupleDesc	setdesc = res->rsinfo->setDesc;
+	TupleDesc	setdesc = res->desc;
 	int			i;
 
 	if (!res->flat)
@@ -124,6 +145,23 @@ mp_emit(MpResult *res, HeapTuple target)
 {
 	int			i;
 
+	if (res->collect)
+	{
+		if (res->nrows == res->maxrows)
+		{
+			if ((Size) res->maxrows * 2 * Max(res->lead, 1) * sizeof(Datum) > MaxAllocSize)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("too many result rows in one call: %d", res->nrows)));
+			res->maxrows *= 2;
+			res->leads = repalloc(res->leads, sizeof(Datum) * res->lead * res->maxrows);
+			res->rows = repalloc(res->rows, sizeof(HeapTuple) * res->maxrows);
+		}
+		memcpy(&res->leads[res->nrows * res->lead], res->values,
+			   sizeof(Datum) * res->lead);
+		res->rows[res->nrows++] = target;
+		return;
+	}
 	if (!res->flat)
 	{
 		res->values[res->lead] = PointerGetDatum(target->t_data);
@@ -140,4 +178,28 @@ mp_emit(MpResult *res, HeapTuple target)
 	}
 	tuplestore_putvalues(res->rsinfo->setResult, res->rsinfo->setDesc,
 						 res->values, res->nulls);
+}
+
+/*
+ * End the call of this result.  Collected rows keep the call's memory, and
+ * the target table's descriptor, copied there (the relation is closed).
+ */
+void
+mp_result_end(MpResult *res, MpCall *call)
+{
+	int			i;
+
+	for (i = 0; i < call->plan->nirels; i++)
+	{
+		res->hits += call->uses[i].hits;
+		res->misses += call->uses[i].misses;
+		res->bypasses += call->uses[i].bypasses;
+	}
+	if (!res->collect)
+	{
+		mp_call_end(call);
+		return;
+	}
+	res->rowdesc = CreateTupleDescCopyConstr(call->rowdesc);
+	mp_call_end_keep(call);
 }
