@@ -25,7 +25,7 @@ settings.configure(
         "HOST": os.environ.get("PGHOST", ""),
         "PORT": os.environ.get("PGPORT", ""),
     }},
-    INSTALLED_APPS=["tests.bookshop", "tests.edge"],
+    INSTALLED_APPS=["tests.bookshop", "tests.edge", "tests.parted"],
     DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
     USE_TZ=True,
     SECRET_KEY="memoized-prefetch-tests",

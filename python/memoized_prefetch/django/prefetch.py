@@ -107,7 +107,8 @@ class MemoizedPrefetch:
     def stats(self, using=None):
         """The server's counters for this connection: {model: {"hits",
         "misses", "evictions"}} per target model and, for many-to-many, per
-        link (through) model, from memoized_prefetch.stats."""
+        link (through) model, from memoized_prefetch.stats; a model whose
+        table is partitioned gets the sums over its leaf partitions."""
         if using is None:
             if not self._tables:
                 return {}

@@ -60,12 +60,13 @@ class ServerSession:
         if not todo and not check:
             return None
         qn = connection.ops.quote_name
-        params = []
+        params = []  # of the values, then of the source
+        source_params = []
         if todo:
             source = "(VALUES %s) v(t, n), LATERAL %s.configure(v.t::regclass, v.n) c" % (
                 ", ".join(["(%s, %s)"] * len(todo)), SCHEMA)
             for table, size, _ in todo:
-                params += [qn(table), size]
+                source_params += [qn(table), size]
         else:
             source = "(VALUES (1)) v(t)"
         values = ["count(*)::text"]
@@ -75,8 +76,15 @@ class ServerSession:
                        "pg_size_bytes(current_setting('%s.shared_memory', true))::text" % SCHEMA,
                        "current_setting('%s.enabled', true)" % SCHEMA]
             for table, size, source_column in specs:
+                # a partitioned table's rows come from its partitions (the
+                # sample reads them through it, in the partitioned table's
+                # row type); the number of its leaves, whose caches each
+                # get the cache_size, is only reported
                 values.append("(SELECT coalesce(avg(pg_column_size(x.*)), 0)::text FROM "
                               "(SELECT * FROM %s LIMIT 100) x)" % _esc(qn(table)))
+                values.append("(SELECT count(*)::text FROM pg_partition_tree(%s::regclass) p "
+                              "WHERE p.isleaf AND p.level > 0)")
+                params.append(qn(table))
                 if source_column is None:
                     values.append("'1'")
                 else:
@@ -86,6 +94,7 @@ class ServerSession:
                                   "::text FROM (SELECT %s AS s FROM %s LIMIT 1000) x)" % (
                                       _esc(qn(source_column)), _esc(qn(table))))
         sql = "SELECT ARRAY[%s] AS i FROM %s" % (", ".join(values), source)
+        params += source_params
 
         def done(info, ran):
             if ran or info is not None:
@@ -103,10 +112,18 @@ class ServerSession:
         needed = 0
         detail = []
         for i, (table, size, _) in enumerate(tables):
-            width, per_entry = float(info[4 + 2 * i] or 0), float(info[5 + 2 * i] or 1)
+            width, leaves, per_entry = info[4 + 3 * i:7 + 3 * i]
+            width, leaves, per_entry = float(width or 0), int(leaves or 0), float(per_entry or 1)
             entry = int(ENTRY_BYTES + per_entry * (ROW_BYTES + width))
+            # a partitioned table: cache_size is each leaf partition's cap,
+            # so its caches together may hold more than size entries; the
+            # estimate is of the size entries the config asks for (the
+            # instances the adapter keeps), which any leaves may hold
             needed += size * entry
-            detail.append("%s: %d entries of about %d bytes" % (table, size, entry))
+            detail.append("%s: %d entries of about %d bytes%s" % (
+                table, size, entry,
+                " (partitioned: at most %d in each of its %d leaf partitions)" % (size, leaves)
+                if leaves else ""))
         if not needed:
             return
         detail = "; ".join(detail)
@@ -145,7 +162,11 @@ def _esc(sql: str) -> str:
 def server_stats(alias, tables):
     """{table: {"hits", "misses", "evictions"}} of this connection's caches
     of ``tables``, from memoized_prefetch.stats (zeros for a table the
-    server has not cached yet)."""
+    server has not cached yet).  A partitioned table's counters are the sums
+    over its partitions (the server caches each leaf partition on its own,
+    and the view shows the leaves): the partitions it has now, at any
+    depth, found with pg_partition_tree (which gives no rows for a table
+    that is neither partitioned nor a partition)."""
     connection = connections[alias]
     qn = connection.ops.quote_name
     out = {t: {"hits": 0, "misses": 0, "evictions": 0} for t in tables}
@@ -153,7 +174,9 @@ def server_stats(alias, tables):
         return out
     sql = ("SELECT v.t, coalesce(sum(s.hits), 0), coalesce(sum(s.misses), 0), "
            "coalesce(sum(s.evictions), 0) FROM (VALUES %s) v(t, q) "
-           "LEFT JOIN %s.stats s ON s.relid = v.q::regclass AND s.pid = pg_backend_pid() "
+           "CROSS JOIN LATERAL (SELECT v.q::regclass AS relid UNION "
+           "SELECT p.relid FROM pg_partition_tree(v.q::regclass) p) r "
+           "LEFT JOIN %s.stats s ON s.relid = r.relid AND s.pid = pg_backend_pid() "
            "GROUP BY v.t" % (", ".join(["(%s, %s)"] * len(tables)), SCHEMA))
     params = []
     for t in tables:
