@@ -145,15 +145,16 @@ mp_result_check(MpResult *res, const Oid *leadtypes, TupleDesc rowdesc)
 Datum
 mp_row_datum(HeapTuple row, TupleDesc rowdesc, MemoryContext cxt)
 {
-	HeapTupleHeader copy;
+	MemoryContext old;
+	Datum		d;
 
 	if (HeapTupleHeaderGetTypeId(row->t_data) == rowdesc->tdtypeid)
 		return PointerGetDatum(row->t_data);
-	copy = MemoryContextAlloc(cxt, row->t_len);
-	memcpy(copy, row->t_data, row->t_len);
-	HeapTupleHeaderSetTypeId(copy, rowdesc->tdtypeid);
-	HeapTupleHeaderSetTypMod(copy, rowdesc->tdtypmod);
-	return PointerGetDatum(copy);
+	/* as the executor forms a composite of the type (header fields included) */
+	old = MemoryContextSwitchTo(cxt);
+	d = heap_copy_tuple_as_datum(row, rowdesc);
+	MemoryContextSwitchTo(old);
+	return d;
 }
 
 /*
