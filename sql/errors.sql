@@ -178,6 +178,20 @@ SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[1.5], '{au
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('book', ARRAY[true], '{author_id}', NULL::author)$$);
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m('book_categories', ARRAY[now()], NULL::category)$$);
 
+-- text ids against a char(n) key: the plain join compares them as text
+-- (trailing spaces count), the key's index as char(n) (42804), for every
+-- function; ids of the key's type are served, as the plain join serves them
+CREATE TABLE char_target (id char(4) PRIMARY KEY);
+CREATE TABLE char_source (id int PRIMARY KEY, f char(4) REFERENCES char_target);
+CREATE INDEX ON char_source (f);
+INSERT INTO char_target VALUES ('c1'), ('c2');
+INSERT INTO char_source VALUES (1, 'c1'), (2, 'c2');
+SELECT count(*) AS plain_rows FROM char_source WHERE f = ANY (ARRAY['c1 ', 'c2']::text[]);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('char_target', ARRAY['c1 ', 'c2']::text[], NULL::char_source, 'f')$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('char_target', ARRAY['c1 ', 'c2']::text[], '{id}', NULL::char_target)$$);
+SELECT count(*) FROM memoized_prefetch.reverse_fk('char_target', ARRAY['c1 ', 'c2']::char(4)[], NULL::char_source, 'f');
+SELECT count(*) AS plain_rows FROM char_source WHERE f = ANY (ARRAY['c1 ', 'c2']::char(4)[]);
+
 -- relations named by an OID that no table has (42P01), for every function
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk(999999::oid::regclass, ARRAY[1], '{author_id}', NULL::author)$$);
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.m2m(999999::oid::regclass, ARRAY[1], NULL::category)$$);

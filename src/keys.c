@@ -108,7 +108,7 @@ mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype, bool strings,
  */
 void
 mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
-					   const char *what)
+					   const char *what, bool need_operator)
 {
 	Operator	op = oper(NULL, list_make1(makeString("=")), keycoltype, coltype,
 						  true, -1);
@@ -116,6 +116,8 @@ mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
 
 	if (op)
 		ReleaseSysCache(op);
+	if (!OidIsValid(opno) && !need_operator)
+		return;
 	if (!OidIsValid(opno) ||
 		get_op_opfamily_strategy(opno, opfamily) != BTEqualStrategyNumber)
 		ereport(ERROR,
@@ -126,7 +128,8 @@ mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
 				 errdetail("The join compares them with operator %s, which is not in the index's operator family.",
 						   format_operator(opno)) :
 				 errdetail("There is no operator = for these types."),
-				 errhint("Give the column the key's type.")));
+				 need_operator ? errhint("Give the column the key's type.") :
+				 errhint("Cast the values to %s.", format_type_be(keycoltype))));
 }
 
 /*

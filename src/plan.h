@@ -152,6 +152,6 @@ extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
 							 bool strings, MemoryContext cxt, const char *what);
 extern bool mp_coerce(MpCoercion *c, Datum value, Datum *key);
 extern void mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
-								   const char *what);
+								   const char *what, bool need_operator);
 
 #endif							/* MP_PLAN_H */

@@ -323,7 +323,7 @@ resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
 	ik = &plan->irels[hop->irel];
 	snprintf(what, sizeof(what), "column \"%s\"", NameStr(att->attname));
 	mp_check_join_operator(TupleDescAttr(RelationGetDescr(next), ik->attno - 1)->atttypid,
-						   att->atttypid, ik->opfamily, what);
+						   att->atttypid, ik->opfamily, what, true);
 	mp_coercion_init(&hop->coerce, att->atttypid, ik->keytype, false,
 					 plan->cxt, what);
 	return next;
@@ -658,6 +658,15 @@ mp_plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 
 	mp_coercion_init(&plan->idcoerce, elemtype, plan->irels[0].keytype, true,
 					 cxt, "source_ids");
+
+	/*
+	 * The ids are compared as the plain join's "key = ANY (ids)" compares
+	 * them: text ids against a char(n) key compare as text, which the key's
+	 * index cannot do.  Without any such operator (text ids for an integer
+	 * key, as an untyped literal resolves) they are read as keys.
+	 */
+	mp_check_join_operator(get_atttype(plan->irels[0].relid, plan->irels[0].attno),
+						   elemtype, plan->irels[0].opfamily, "source_ids", false);
 
 	for (i = 0; i < plan->nirels; i++)
 		plan->irels[i].indexonly =
