@@ -12,12 +12,23 @@
 # equal intervals written differently, other case under a case-insensitive
 # collation), with and without constraints (then with dangling values), and
 # NULLs; a link table l with and without a unique constraint (then with
-# duplicate rows).  Some tables are tracked, the cache is switched on and
+# duplicate rows).  Each table may be partitioned (by hash, list or range;
+# t, m and s on their key, l on its source column, its target column or
+# its id), with a default partition or ranges from MINVALUE to MAXVALUE, a
+# partition partitioned again (by hash, or by range with a default), and
+# partitions created on their own with their columns in another order and
+# a dropped column, then attached.  reverse_fk() and reverse_fk_flat() go
+# from t to s, m and l, from m to s and from s to l, through the column
+# named or the one foreign key found, with ids of the column's type or of
+# the key's.  Some tables are tracked, the cache is switched on and
 # off and made small and large.  Every check is ONE statement that runs the
 # function and the plain join over a random chunk of ids (duplicates, NULLs,
 # ids with no row, empty and NULL arrays) and compares them as multisets and
 # in the documented order.  A round runs several passes: cold, warm, after
-# committed writes, after the session's own uncommitted writes, in
+# committed writes (some move rows between partitions: updates of t's, m's
+# and s's keys and of l's columns), with a partition detached (rows in it
+# changed meanwhile) and attached again or replaced by a copy in another
+# column order, after the session's own uncommitted writes, in
 # REPEATABLE READ or SERIALIZABLE while another session commits writes,
 # after DDL that rewrites the tables, and, every fifth round, under
 # force_parallel_mode.
@@ -27,8 +38,11 @@
 # must still answer afterwards, no backend may crash (the server log is
 # read after each case) and the postmaster must not have restarted.  Some
 # cases are more specific: system catalogs are refused as targets,
-# track(NULL) fails with a 22xxx code, and key types without a hash
-# function give what the plain join gives.
+# track(NULL) fails with a 22xxx code, key types without a hash function
+# give what the plain join gives, and reverse_fk() refuses what it must
+# (no lookup index 55000, several foreign keys 42702, none 42704, an
+# unknown column 42703, ids without an implicit cast 42804) and otherwise
+# gives the plain query's rows, also on a partitioned target.
 #
 # MP_FUZZ_SEED (default 20261203) and MP_FUZZ_ROUNDS (default 20) choose the
 # run; the same seed gives the same statements.  Round r uses the key type
@@ -45,8 +59,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
-my $seed = $ENV{MP_FUZZ_SEED} // 20261203;
-my $rounds = $ENV{MP_FUZZ_ROUNDS} // 20;
+# (set but empty is the default too)
+my $seed = ($ENV{MP_FUZZ_SEED} // '') ne '' ? $ENV{MP_FUZZ_SEED} : 20261203;
+my $rounds = ($ENV{MP_FUZZ_ROUNDS} // '') ne '' ? $ENV{MP_FUZZ_ROUNDS} : 20;
 die "MP_FUZZ_SEED must be an integer" unless $seed =~ /^\d+$/;
 die "MP_FUZZ_ROUNDS must be an integer" unless $rounds =~ /^\d+$/;
 note "fuzz seed $seed, $rounds rounds (set MP_FUZZ_SEED and MP_FUZZ_ROUNDS to change them)";
@@ -332,6 +347,121 @@ sub sess_sql
 	return $out;
 }
 
+# The values of the literals @lits (SQL expressions of type $ddl) as text,
+# in the type's order (the server sorts them, as range bounds need).
+sub sorted_lits
+{
+	my ($ddl, @lits) = @_;
+	my $out = sess_sql('SELECT string_agg(v::text, E\'\\x01\' ORDER BY v) FROM (VALUES '
+		  . join(', ', map { "(($_)::$ddl)" } @lits) . ') x(v)');
+	chomp $out;
+	return split /\x01/, $out;
+}
+
+# Partitioning of table $tab: a PARTITION BY clause and the statements that
+# create its partitions, to run after the CREATE TABLE.  $keys: the columns
+# that may be partition keys, each { col, ddl, spell (a literal for key
+# number k, undef for none), n (key numbers 1..n are all the column can
+# hold, undef: any value) }; the first is the top level's, a sub-partitioned
+# partition takes any.  $cols: the table's columns [ name, type, not null ],
+# for partitions created on their own (another column order, a dropped
+# column) and then attached.  Every value has a partition: hash, range from
+# MINVALUE to MAXVALUE, or a default partition (always for lists of a
+# column that may hold any value).
+sub gen_parts
+{
+	my ($r, $tab, $keys, $cols) = @_;
+	my $top = $keys->[0];
+	my $strategy = pick(qw(hash list range));
+	my (@leaves, @sql);    # [ name, bound ]
+	my $n = $top->{n} // 60;
+	if ($strategy eq 'hash')
+	{
+		my $mod = rint(2, 5);
+		push @leaves, [ "${tab}_p$_", "FOR VALUES WITH (MODULUS $mod, REMAINDER $_)" ] for 0 .. $mod - 1;
+	}
+	elsif ($strategy eq 'list')
+	{
+		my $p = rint(2, 4);
+		my $default = !defined $top->{n} || chance(0.5);
+		# without a default partition, the lists hold every key number
+		my $upto = $default ? rint(1, $n) : $n;
+		for my $i (0 .. $p - 1)
+		{
+			my @v = grep { defined } map { $top->{spell}->($_) } grep { $_ % $p == $i } 1 .. $upto;
+			push @leaves, [ "${tab}_p$i", 'FOR VALUES IN (' . join(', ', @v) . ')' ] if @v;
+		}
+		push @leaves, [ "${tab}_pdef", 'DEFAULT' ] if $default || !@leaves;
+	}
+	else
+	{
+		my %b = map { $_ => 1 } grep { defined $top->{spell}->($_) } map { rint(1, $n) } 1 .. rint(1, 3);
+		my @b = sorted_lits($top->{ddl}, map { $top->{spell}->($_) } sort { $a <=> $b } keys %b);
+		my @bounds = ('MINVALUE', (map { q_($_) } @b), 'MAXVALUE');
+		my $default = chance(0.4) ? rint(0, $#bounds - 1) : -1;
+		for my $i (0 .. $#bounds - 1)
+		{
+			next if $i == $default;
+			push @leaves, [ "${tab}_p$i", "FOR VALUES FROM ($bounds[$i]) TO ($bounds[$i + 1])" ];
+		}
+		push @leaves, [ "${tab}_pdef", 'DEFAULT' ] if $default >= 0;
+	}
+	my %desc = (strategy => $strategy, col => $top->{col}, cols => [ $top->{col} ]);
+	# one partition partitioned again, by hash or by range with a default
+	my $sub = chance(0.3) ? int(rand(@leaves)) : -1;
+	for my $i (0 .. $#leaves)
+	{
+		my ($name, $bound) = @{ $leaves[$i] };
+		if ($i == $sub)
+		{
+			my $k = pick(@$keys);
+			if (chance(0.6))
+			{
+				my $mod = rint(2, 3);
+				push @sql, "CREATE TABLE $name PARTITION OF $tab $bound PARTITION BY HASH ($k->{col})";
+				push @sql, "CREATE TABLE ${name}_$_ PARTITION OF $name FOR VALUES WITH (MODULUS $mod, REMAINDER $_)"
+				  for 0 .. $mod - 1;
+			}
+			else
+			{
+				my $v = $k->{spell}->(rint(1, $k->{n} // 60)) // $k->{spell}->(1);
+				push @sql, "CREATE TABLE $name PARTITION OF $tab $bound PARTITION BY RANGE ($k->{col})",
+				  "CREATE TABLE ${name}_lo PARTITION OF $name FOR VALUES FROM (MINVALUE) TO ($v)",
+				  "CREATE TABLE ${name}_rest PARTITION OF $name DEFAULT";
+			}
+			$desc{sub} = "$name by $k->{col}";
+			push @{ $desc{cols} }, $k->{col};
+		}
+		elsif (chance(0.35))
+		{
+			# created apart: another column order, maybe a dropped column
+			my @c = shuffle(@$cols);
+			my $junk = chance(0.5);
+			push @c, [ 'junk', 'text' ] if $junk;
+			@c = shuffle(@c);
+			push @sql, "CREATE TABLE $name (" . join(', ', map { "$_->[0] $_->[1]" . ($_->[2] ? ' NOT NULL' : '') } @c) . ')';
+			push @sql, "ALTER TABLE $name DROP COLUMN junk" if $junk;
+			push @sql, "ALTER TABLE $tab ATTACH PARTITION $name $bound";
+			$desc{attached}++;
+		}
+		else { push @sql, "CREATE TABLE $name PARTITION OF $tab $bound"; }
+	}
+	$r->{parts}{$tab} = \%desc;
+	return ("PARTITION BY " . uc($strategy) . " ($top->{col})", @sql);
+}
+
+# "tab by hash of col, ..." for the description of a round
+sub parts_desc
+{
+	my ($r) = @_;
+	return join ', ', map {
+		my $d = $r->{parts}{$_};
+		"$_ by $d->{strategy} of $d->{col}"
+		  . ($d->{sub} ? " (sub-partitioned: $d->{sub})" : '')
+		  . ($d->{attached} ? " ($d->{attached} attached)" : '')
+	} sort keys %{ $r->{parts} // {} };
+}
+
 # A new round: the schema, the data, and the model of which keys exist.
 sub new_round
 {
@@ -352,7 +482,16 @@ sub new_round
 	my @cols = map { [ $extras[$_][0] . "_$_", $extras[$_][1], $extras[$_][2] ] }
 	  grep { chance(0.5) } 0 .. $#extras;
 	my @tcols = shuffle(@cols, [ 'id', "$kt->{ddl} PRIMARY KEY", $kt->{lit} ]);
-	push @sql, 'CREATE TABLE t (' . join(', ', map { "$_->[0] $_->[1]" } @tcols) . ')';
+	# (some tables partitioned: t, m and s on their key, l on any column)
+	my $pchance = 0.4;
+	my ($tpart, @tparts) = ('');
+	if (chance($pchance))
+	{
+		($tpart, @tparts) = gen_parts(\%r, 't',
+			[ { col => 'id', ddl => $kt->{ddl}, spell => $kt->{lit}, n => $r{nkeys} } ],
+			[ map { [ $_->[0], $_->[0] eq 'id' ? $kt->{ddl} : $_->[1], $_->[0] eq 'id' ] } @tcols ]);
+	}
+	push @sql, 'CREATE TABLE t (' . join(', ', map { "$_->[0] $_->[1]" } @tcols) . ") $tpart", @tparts;
 	push @sql, "ALTER TABLE t ALTER COLUMN $_->[0] SET STORAGE EXTERNAL"
 	  for grep { $_->[0] =~ /^x_big/ && chance(0.5) } @tcols;
 	my %present;
@@ -391,10 +530,20 @@ sub new_round
 	my $tref_fk = chance(0.6);
 	$r{tref} = $tref;
 	$r{tref_fk} = $tref_fk;
+	my ($mpart, @mparts) = ('');
+	if (chance($pchance))
+	{
+		($mpart, @mparts) = gen_parts(\%r, 'm',
+			[ { col => 'id', ddl => $mt->{ddl}, spell => $mt->{lit}, n => $r{nmkeys} } ],
+			[ [ 'id', $mt->{ddl}, 1 ], [ 't_ref', $tref->[0] ], [ 'note', 'text' ] ]);
+	}
 	push @sql,
 	    "CREATE TABLE m (id $mt->{ddl} PRIMARY KEY, t_ref $tref->[0]"
 	  . ($tref_fk ? ' REFERENCES t ON UPDATE CASCADE ON DELETE SET NULL' : '')
-	  . ', note text)';
+	  . ", note text) $mpart", @mparts;
+	# (the lookup index of reverse_fk() from t to m)
+	$r{tref_idx} = chance(0.7);
+	push @sql, 'CREATE INDEX ON m (t_ref)' if $r{tref_idx};
 	my %mpresent;
 	@rows = ();
 	for my $k (1 .. $r{nmkeys})
@@ -411,16 +560,28 @@ sub new_round
 	for my $i (1 .. rint(1, 4))
 	{
 		my $v = pick(@{ $kt->{fks} });
-		push @fkcols, { name => "f$i", type => $v, fk => chance(0.6) };
+		push @fkcols, { name => "f$i", type => $v, fk => chance(0.6), idx => chance(0.7) };
 	}
 	$r{fkcols} = \@fkcols;
 	$r{mref} = pick(@{ $mt->{fks} });
+	my ($spart, @sparts) = ('');
+	if (chance($pchance))
+	{
+		($spart, @sparts) = gen_parts(\%r, 's',
+			[ { col => 'id', ddl => $r{sid}, spell => sub { $_[0] }, n => $r{ns} } ],
+			[ [ 'id', $r{sid}, 1 ], [ 'pad', 'text' ], (map { [ $_->{name}, $_->{type}[0] ] } @fkcols),
+			  [ 'm_ref', $r{mref}[0] ], [ 'big', 'text' ] ]);
+	}
 	push @sql,
 	    "CREATE TABLE s (id $r{sid} PRIMARY KEY, pad text, "
 	  . join(', ',
 		map { "$_->{name} $_->{type}[0]" . ($_->{fk} ? ' REFERENCES t ON UPDATE CASCADE ON DELETE SET NULL' : '') }
 		  @fkcols)
-	  . ", m_ref $r{mref}[0] REFERENCES m ON UPDATE CASCADE ON DELETE SET NULL, big text)";
+	  . ", m_ref $r{mref}[0] REFERENCES m ON UPDATE CASCADE ON DELETE SET NULL, big text) $spart", @sparts;
+	# (the lookup indexes of reverse_fk() from t and from m to s)
+	push @sql, "CREATE INDEX ON s ($_->{name})" for grep { $_->{idx} } @fkcols;
+	$r{mref_idx} = chance(0.7);
+	push @sql, 'CREATE INDEX ON s (m_ref)' if $r{mref_idx};
 	push @sql, 'ALTER TABLE s ALTER COLUMN big SET STORAGE EXTERNAL' if chance(0.5);
 	@rows = ();
 	my %spresent;
@@ -449,11 +610,29 @@ sub new_round
 	$r{ltgt_fk} = chance(0.6);
 	$r{lunique} = chance(0.4);
 	$r{rev} = $kt->{rev} && chance(0.6);
+	my ($lpart, @lparts) = ('');
+	my $lpkey = 'lid int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY';
+	if (chance($pchance))
+	{
+		# on the source column (the lookup column of m2m()), the target
+		# column or lid, partitioned again on any of them
+		my @k = (
+			{ col => 'src', ddl => $r{lsrc}, spell => sub { $_[0] }, n => int(1.2 * $r{ns}) + 1 },
+			{ col => 'tgt', ddl => $r{ltgt}[0], spell => $r{ltgt}[1] },
+			{ col => 'lid', ddl => 'int', spell => sub { $_[0] } });
+		@k = shuffle(@k);
+		($lpart, @lparts) = gen_parts(\%r, 'l', \@k,
+			[ [ 'lid', 'int', 1 ], [ 'src', $r{lsrc}, 1 ], [ 'tgt', $r{ltgt}[0], 1 ] ]);
+		# (the primary key and a unique constraint hold the partition keys)
+		my %pk = map { $_ => 1 } @{ $r{parts}{l}{cols} };
+		$r{lunique} = 0 if $pk{lid};
+		$lpkey = 'lid serial, PRIMARY KEY (' . join(', ', 'lid', grep { $pk{$_} } qw(src tgt)) . ')';
+	}
 	push @sql,
-	    "CREATE TABLE l (lid int GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, src $r{lsrc} NOT NULL"
+	    "CREATE TABLE l ($lpkey, src $r{lsrc} NOT NULL"
 	  . ($r{lsrc_fk} ? ' REFERENCES s ON DELETE CASCADE' : '')
 	  . ", tgt $r{ltgt}[0] NOT NULL"
-	  . ($r{ltgt_fk} ? ' REFERENCES t ON UPDATE CASCADE ON DELETE CASCADE' : '') . ')';
+	  . ($r{ltgt_fk} ? ' REFERENCES t ON UPDATE CASCADE ON DELETE CASCADE' : '') . ") $lpart", @lparts;
 	if ($r{lunique}) { push @sql, 'ALTER TABLE l ADD UNIQUE (src, tgt)'; }
 	elsif (chance(0.5)) { push @sql, 'CREATE INDEX ON l (src, tgt)'; }
 	else { push @sql, 'CREATE INDEX ON l (src)'; }
@@ -480,7 +659,8 @@ sub new_round
 	  . ", l.tgt $r{ltgt}[0]"
 	  . ($r{ltgt_fk} ? ' fk' : '')
 	  . ($r{lunique} ? ', unique links' : ', duplicate links')
-	  . ', tracked: ' . join(' ', sort keys %{ $r{tracked} // {} });
+	  . ', tracked: ' . join(' ', sort keys %{ $r{tracked} // {} })
+	  . ($r{parts} ? '; partitioned: ' . parts_desc(\%r) : '');
 	sess_sql(join(";\n", @sql) . ';');
 	return \%r;
 }
@@ -569,6 +749,44 @@ sub gen_key_chunk
 	return @v ? 'ARRAY[' . join(',', @v) . "]::$kt->{ddl}\[]" : "'{}'::$kt->{ddl}\[]";
 }
 
+# Source ids for reverse_fk(): values of type $elem spelled by $spell (of
+# key numbers up to 1.2 * $nk), each key number spelled one way in a chunk,
+# so that the plain join's source id is the one the call returns.
+sub gen_spelled_chunk
+{
+	my ($elem, $spell, $nk) = @_;
+	(my $arr = $elem) =~ s/ COLLATE .*//;
+	return "NULL::${arr}[]" if chance(0.04);
+	my $n = chance(0.08) ? 0 : chance(0.1) ? rint(60, 200) : rint(1, 30);
+	my (@v, %sp);
+	for (1 .. $n)
+	{
+		if (chance(0.07)) { push @v, 'NULL'; }
+		elsif (@v && chance(0.2)) { push @v, $v[ int(rand(@v)) ]; }
+		else
+		{
+			my $k = rint(1, int($nk * 1.2));
+			$sp{$k} //= $spell->($k);
+			push @v, $sp{$k} if defined $sp{$k};
+		}
+	}
+	return @v ? 'ARRAY[' . join(',', @v) . "]::${arr}[]" : "'{}'::${arr}[]";
+}
+
+# Source ids for reverse_fk() through a column of foreign-key type $v
+# ([ type, spelling ]) to keys of type $kt: of the column's type, or of the
+# key's where it converts implicitly and compares as the column does.
+sub rev_chunk
+{
+	my ($kt, $v, $nk) = @_;
+	my %class = (int2 => 'int', int4 => 'int', int8 => 'int', text => 'str', varchar => 'str',
+		numeric => 'num', 'numeric(12,4)' => 'num');
+	my $cls = sub { my $t = $_[0]; $t =~ s/^varchar\(\d+\)$/varchar/; return $class{$t} // $t; };
+	return gen_spelled_chunk($kt->{ddl}, $kt->{lit}, $nk)
+	  if $cls->($kt->{ddl}) eq $cls->($v->[0]) && chance(0.5);
+	return gen_spelled_chunk($v->[0], $v->[1], $nk);
+}
+
 sub elemtype
 {
 	my ($chunk) = @_;
@@ -626,6 +844,16 @@ sub pass_checks
 		q{SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum),
 		         string_agg(format('f.%I', attname), ', ' ORDER BY attnum)
 		  FROM pg_attribute WHERE attrelid = 't'::regclass AND attnum > 0 AND NOT attisdropped});
+	my %tcols;
+	my $tcols = sub {
+		my ($tab) = @_;
+		$tcols{$tab} //= [ split /\|/, sess_sql(
+			qq{SELECT string_agg(format('%I %s', attname, format_type(atttypid, atttypmod)), ', ' ORDER BY attnum),
+			          string_agg(format('f.%I', attname), ', ' ORDER BY attnum)
+			   FROM pg_attribute WHERE attrelid = '$tab'::regclass AND attnum > 0 AND NOT attisdropped}) ];
+		chomp $tcols{$tab}[1];
+		return @{ $tcols{$tab} };
+	};
 	my @attr_pool = map { $_->{name} } @{ $r->{fkcols} };
 	push @attr_pool, 'm_ref.t_ref', 'm_ref__t_ref';
 	my @constrained = map { $_->{name} } grep { $_->{fk} } @{ $r->{fkcols} };
@@ -712,6 +940,56 @@ sub pass_checks
 			  . ($form eq 'm2m' ? 'row(l.src, t)::text' : 'row(l.src, t.*)::text')
 			  . ' AS r, ids.pos, t.id AS k FROM ids JOIN l ON l.src = ids.id JOIN t ON t.id = l.tgt';
 			push @checks, [ $id, check_sql($id, $call, $chunk, $plain, 'pos, k'), $form ];
+		}
+
+		# reverse_fk() and reverse_fk_flat(): the rows of a table whose
+		# column holds each source id, with the column named or found
+		# from the one foreign key to the source (when there is one and the
+		# column is indexed); two or three of those a chunk can have
+		my @rev;
+		my @sfk = grep { $_->{fk} } @{ $r->{fkcols} };
+		for my $c (grep { $_->{idx} } @{ $r->{fkcols} })
+		{
+			push @rev, [ 't', 's', $c->{name}, 'id', @sfk == 1 && $sfk[0] == $c, sub { rev_chunk($r->{kt}, $c->{type}, $r->{nkeys}) } ];
+		}
+		push @rev, [ 't', 'm', 't_ref', 'id', $r->{tref_fk}, sub { rev_chunk($r->{kt}, $r->{tref}, $r->{nkeys}) } ]
+		  if $r->{tref_idx};
+		push @rev, [ 'm', 's', 'm_ref', 'id', 1, sub { rev_chunk($r->{mt}, $r->{mref}, $r->{nmkeys}) } ]
+		  if $r->{mref_idx};
+		push @rev, [ 's', 'l', 'src', 'lid', $r->{lsrc_fk}, sub { $chunk } ];
+		push @rev, [ 't', 'l', 'tgt', 'lid', $r->{ltgt_fk}, sub { rev_chunk($r->{kt}, $r->{ltgt}, $r->{nkeys}) } ]
+		  if $r->{rev};
+		for my $rv ((shuffle(@rev))[ 0 .. rint(1, 2) ])
+		{
+			next unless $rv;
+			my ($src, $tab, $col, $pk, $found, $mk) = @$rv;
+			my $rchunk = $mk->();
+			# (an array's elements have no type modifier)
+			(my $re = elemtype($rchunk)) =~ s/\(.*\)//;
+			$re = 'bpchar' if $re eq 'char';
+			my $flat = chance(0.4);
+			my $form = ($flat ? 'rfk_flat' : 'rfk') . "_$tab.$col";
+			$id = $cid->($form);
+			my $arg = $found && chance(0.5) ? '' : chance(0.3) ? ", fk_column => '$col'" : ", '$col'";
+			my ($defs, $names) = $tcols->($tab);
+			my $call;
+			if ($flat)
+			{
+				my $fcall = "memoized_prefetch.reverse_fk_flat('$src', $rchunk, NULL::$tab$arg)";
+				$call = chance(0.5)
+				  ? "SELECT row(f.source_id, $names)::text AS r, f.ordinality AS ord "
+				  . "FROM ROWS FROM ($fcall AS (source_id $re, $defs)) WITH ORDINALITY f"
+				  : "SELECT row(f.source_id, $names)::text AS r, row_number() OVER () AS ord "
+				  . "FROM $fcall AS f(source_id $re, $defs)";
+			}
+			else
+			{
+				$call = "SELECT row(f.source_id, f.target)::text AS r, f.ord "
+				  . "FROM memoized_prefetch.reverse_fk('$src', $rchunk, NULL::$tab$arg) WITH ORDINALITY f(source_id, target, ord)";
+			}
+			my $plain = 'SELECT ' . ($flat ? 'row(ids.id, x.*)::text' : 'row(ids.id, x)::text')
+			  . " AS r, ids.pos, x.$pk AS k FROM ids JOIN $tab x ON x.$col = ids.id";
+			push @checks, [ $id, check_sql($id, $call, $rchunk, $plain, 'pos, k'), $form ];
 		}
 
 		# m2m() the other way round: from keys of t to rows of s
@@ -807,6 +1085,7 @@ sub run_checks
 		my $what = "$r->{desc}; pass $tag; $form";
 		if ($parallel) { $count{parallel_checks}++; }
 		else { $count{checks}++; }
+		$count{rfk_checks}++ if $form =~ /^rfk/;
 		if (!$res{$id})
 		{
 			my $e = $errs{$id} // "no result\n$err";
@@ -835,6 +1114,10 @@ sub run_checks
 		  . join(' ', map { "$_->{name} $_->{type}[0]" . ($_->{fk} ? ' fk' : '') } @{ $r->{fkcols} })
 		  . ", s.m_ref $r->{mref}[0] to m.id $r->{mt}{name}, m.t_ref $r->{tref}[0]" . ($r->{tref_fk} ? ' fk' : '')
 		  : $form eq 'm2m_rev' ? "m2m_rev, t.id $r->{kt}{name}, l.tgt $r->{ltgt}[0]"
+		  : $form =~ /^rfk/ ? "$form, t.id $r->{kt}{name}, m.id $r->{mt}{name}, columns: "
+		  . join(' ', map { "$_->{name} $_->{type}[0]" . ($_->{fk} ? ' fk' : '') } @{ $r->{fkcols} })
+		  . ", m.t_ref $r->{tref}[0], s.m_ref $r->{mref}[0], l.src $r->{lsrc}, l.tgt $r->{ltgt}[0]"
+		  . ($r->{parts} ? '; partitioned: ' . parts_desc($r) : '')
 		  : "$form, t.id $r->{kt}{name}, l.tgt $r->{ltgt}[0]";
 		# the statements of the first two failures of each kind, at most 20,
 		# with the rows that differ (from a second run of both sides)
@@ -897,7 +1180,7 @@ sub gen_writes
 	my $kt = $r->{kt};
 	for (1 .. rint(1, 6))
 	{
-		my $op = pick(qw(t_payload t_key t_delete t_insert s_update l_insert l_delete m_update));
+		my $op = pick(qw(t_payload t_key t_delete t_insert s_update s_key l_insert l_delete l_move m_update m_key));
 		my @p = sort { $a <=> $b } keys %{ $r->{present} };
 		if ($op eq 't_payload' && @p)
 		{
@@ -958,6 +1241,47 @@ sub gen_writes
 		{
 			push @w, 'DELETE FROM l WHERE src IN (' . join(', ', map { rint(1, $r->{ns}) } 1 .. rint(1, 5)) . ')';
 		}
+		elsif ($op eq 's_key')
+		{
+			# a source row moves to a free id (to another partition when s
+			# is partitioned), its links deleted first when they reference it
+			my @sp = @{ $r->{spresent} };
+			my %sp = map { $_ => 1 } @sp;
+			my @free = grep { !$sp{$_} } 1 .. $r->{ns};
+			next unless @sp && @free;
+			my ($old, $new) = (pick(@sp), pick(@free));
+			push @w, "DELETE FROM l WHERE src = $old" if $r->{lsrc_fk};
+			push @w, "UPDATE s SET id = $new WHERE id = $old";
+			$r->{spresent} = [ sort { $a <=> $b } $new, grep { $_ != $old } @sp ];
+		}
+		elsif ($op eq 'm_key')
+		{
+			# a key of m moves (ON UPDATE CASCADE follows it to s.m_ref)
+			my @mp = sort { $a <=> $b } keys %{ $r->{mpresent} };
+			my @free = grep { !$r->{mpresent}{$_} && defined $r->{mref}[1]->($_) } 1 .. $r->{nmkeys};
+			next unless @mp && @free;
+			my ($k, $nk) = (pick(@mp), pick(@free));
+			push @w, 'UPDATE m SET id = ' . $r->{mt}{lit}->($nk) . ' WHERE id = ' . $r->{mt}{lit}->($k);
+			delete $r->{mpresent}{$k};
+			$r->{mpresent}{$nk} = 1;
+		}
+		elsif ($op eq 'l_move')
+		{
+			# a link row gets another source or target (another partition
+			# when l is partitioned on that column)
+			my $col = pick('src', 'tgt');
+			my $other = $col eq 'src' ? 'tgt' : 'src';
+			my @sp = @{ $r->{spresent} };
+			my $v =
+			    $col eq 'tgt' ? fkval($r, $r->{ltgt}, $r->{ltgt_fk})
+			  : $r->{lsrc_fk} ? (@sp ? $sp[ int(rand(@sp)) ] : 'NULL')
+			  : rint(1, int($r->{ns} * 1.2));
+			next if $v eq 'NULL';
+			push @w, "UPDATE l SET $col = $v WHERE lid = (SELECT min(l1.lid) FROM l l1 WHERE l1.lid >= "
+			  . rint(1, 3 * $r->{ns})
+			  . ($r->{lunique} ? " AND NOT EXISTS (SELECT FROM l l2 WHERE l2.$col = $v AND l2.$other = l1.$other)" : '')
+			  . ')';
+		}
 		elsif ($op eq 'm_update')
 		{
 			my @mp = sort { $a <=> $b } keys %{ $r->{mpresent} };
@@ -1011,6 +1335,55 @@ sub gen_ddl
 	return @d;
 }
 
+# A partition of one of the partitioned tables detached (unless rows
+# reference it), a pass; its rows changed while it is detached; attached
+# again with the same bounds, or a copy of it with its columns in another
+# order and a dropped column, and a pass.
+sub detach_attach
+{
+	my ($r, $c, $round) = @_;
+	my $tab = pick(sort keys %{ $r->{parts} });
+	my @p = map { [ split /:/, $_, 3 ] } split /\x01/, sess_sql(
+		qq{SELECT string_agg(c.relname || ':' || c.relkind::text || ':' || pg_get_expr(c.relpartbound, c.oid), E'\\x01' ORDER BY c.relname)
+		   FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '$tab'::regclass});
+	return unless @p;
+	my ($part, $kind, $bound) = @{ pick(@p) };
+	chomp $bound;
+	sess_sql("DO \$\$ BEGIN ALTER TABLE $tab DETACH PARTITION $part; EXCEPTION WHEN foreign_key_violation THEN NULL; END \$\$");
+	return if sess_sql("SELECT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = '$part'::regclass)") eq 't';
+	note "round $round: $part detached from $tab";
+	$count{detached}++;
+	run_pass($r, $c, "r$round.detached");
+	my @ex = grep { $_->[1] =~ /^(text|int)$/ } @{ $r->{textras} };
+	my %change = (
+		t => @ex ? "UPDATE $part SET $ex[0][0] = " . ($ex[0][1] eq 'text' ? "coalesce($ex[0][0], '') || 'x'" : "coalesce($ex[0][0], 0) - 1") : '',
+		m => "UPDATE $part SET note = note || 'x'",
+		s => "UPDATE $part SET m_ref = NULL WHERE id % 3 = 0",
+		l => "DELETE FROM $part WHERE lid % 3 = 0");
+	my @sql = ($change{$tab} || ());
+	my $into = $part;
+	if ($kind eq 'r' && chance(0.5))
+	{
+		my @cols = split /\x01/, sess_sql(
+			qq{SELECT string_agg(format('%I %s%s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+			                           CASE WHEN a.attcollation <> ty.typcollation THEN ' COLLATE ' || a.attcollation::regcollation END,
+			                           CASE WHEN a.attnotnull THEN ' NOT NULL' END), E'\\x01' ORDER BY a.attnum)
+			   FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+			   WHERE a.attrelid = '$part'::regclass AND a.attnum > 0 AND NOT a.attisdropped});
+		chomp $cols[-1];
+		my @names = map { /^(\S+)/ } @cols;
+		$into = "${part}_r$round";
+		push @sql, "CREATE TABLE $into (" . join(', ', shuffle(@cols, 'junk int')) . ')',
+		  "ALTER TABLE $into DROP COLUMN junk",
+		  "INSERT INTO $into (" . join(', ', @names) . ') SELECT ' . join(', ', @names) . " FROM $part",
+		  "DROP TABLE $part";
+	}
+	push @sql, "ALTER TABLE $tab ATTACH PARTITION $into $bound";
+	sess_sql(join(";\n", @sql) . ';');
+	run_pass($r, $c, "r$round.attached");
+	return;
+}
+
 my $part1_start = time;
 $p1_logpos = -s $node->logfile;
 for my $round (1 .. $rounds)
@@ -1019,6 +1392,7 @@ for my $round (1 .. $rounds)
 	sess_start();
 	my $r = new_round($round);
 	note $r->{desc};
+	$count{partitioned_rounds}++ if $r->{parts};
 
 	# cold, then the same chunks warm
 	sess_sql('SELECT memoized_prefetch.reset()');
@@ -1033,11 +1407,15 @@ for my $round (1 .. $rounds)
 	sess_sql(join(";\n", gen_writes($r), 'SELECT 1'));
 	run_pass($r, $c, "r$round.written");
 
+	# a partition detached and attached again (or a copy in another column
+	# order) on a partitioned table, tracked or not
+	detach_attach($r, $c, $round) if $r->{parts};
+
 	# the session's own uncommitted writes, then rolled back or committed
-	my %saved = (present => { %{ $r->{present} } });
+	my %saved = (present => { %{ $r->{present} } }, mpresent => { %{ $r->{mpresent} } }, spresent => [ @{ $r->{spresent} } ]);
 	sess_sql("BEGIN;\n" . join(";\n", gen_writes($r), 'SELECT 1'));
 	run_pass($r, $c, "r$round.own-writes");
-	if (chance(0.5)) { sess_sql('ROLLBACK'); $r->{present} = $saved{present}; }
+	if (chance(0.5)) { sess_sql('ROLLBACK'); $r->{$_} = $saved{$_} for keys %saved; }
 	else { sess_sql('COMMIT'); }
 	run_pass($r, $c, "r$round.after-own-writes");
 
@@ -1082,8 +1460,10 @@ for my $round (1 .. $rounds)
 }
 my $part1_time = time - $part1_start;
 
-note sprintf('part 1: %d checks (%d rows compared) in %.1fs; %d under force_parallel_mode',
-	$count{checks}, $count{rows}, $part1_time, $count{parallel_checks});
+note sprintf('part 1: %d checks (%d rows compared) in %.1fs; %d under force_parallel_mode; '
+	  . '%d of reverse_fk(); %d rounds with partitioned tables, %d partitions detached and attached',
+	$count{checks}, $count{rows}, $part1_time, $count{parallel_checks}, $count{rfk_checks} // 0,
+	$count{partitioned_rounds} // 0, $count{detached} // 0);
 diag "part 1 failures by kind:\n" . join("\n", map { "$mismatch_kinds{$_} x $_" } sort keys %mismatch_kinds)
   if %mismatch_kinds;
 cmp_ok($count{checks}, '>=', 100 * $rounds, 'part 1: enough checks ran');
@@ -1091,7 +1471,7 @@ cmp_ok($count{rows}, '>', 0, 'part 1: the checks compared rows');
 is($count{crashes}, 0, 'part 1: no call crashed the server');
 note "part 1: $count{skipped} checks not run: their form had crashed the server three times" if $count{skipped};
 diag "crash:\n$_" for @crash_diag;
-is($count{errors}, 0, 'part 1: no call of fk(), fk_flat(), m2m() or m2m_flat() on the random schemas raised an error');
+is($count{errors}, 0, 'part 1: no call of fk(), m2m(), reverse_fk() or their _flat forms on the random schemas raised an error');
 diag "error:\n$_" for @error_diag;
 is($count{multiset}, 0, 'part 1: every call returned the rows of the plain join in the same statement (as multisets)');
 is($count{order}, 0, 'part 1: every call returned its rows in the documented order');
@@ -1162,6 +1542,30 @@ INSERT INTO g_to_range SELECT i, int4range(1 + i % 20, 3 + i % 20) FROM generate
 CREATE TABLE g_cat (id int PRIMARY KEY, rel oid, nsp oid, typ oid);
 INSERT INTO g_cat VALUES (1, 'pg_class'::regclass, 11, 23), (2, 'g_t'::regclass, 2200, 25), (3, 1, 1, 1);
 CREATE TABLE g_dropped (id int PRIMARY KEY);
+-- reverse_fk(): lookup indexes, a table without one, char(n) keys, a
+-- partitioned target (one with a partition that has no index)
+CREATE INDEX ON g_s (t_id);
+CREATE INDEX ON g_self (parent_id);
+CREATE INDEX ON g_parted (t_id);
+CREATE TABLE g_rev_noidx (id int PRIMARY KEY, t_id int REFERENCES g_t);
+INSERT INTO g_rev_noidx SELECT i, 1 + i % 200 FROM generate_series(1, 100) i;
+CREATE TABLE g_char (id char(4) PRIMARY KEY);
+INSERT INTO g_char SELECT 'c' || i FROM generate_series(1, 20) i;
+CREATE TABLE g_to_char (id int PRIMARY KEY, c char(4) REFERENCES g_char);
+CREATE INDEX ON g_to_char (c);
+INSERT INTO g_to_char SELECT i, 'c' || (1 + i % 20) FROM generate_series(1, 40) i;
+CREATE TABLE g_rparted (id int PRIMARY KEY, t_id int REFERENCES g_t, name text) PARTITION BY LIST (id);
+CREATE TABLE g_rparted_a (name text, t_id int, id int NOT NULL);
+ALTER TABLE g_rparted ATTACH PARTITION g_rparted_a FOR VALUES IN (1, 2, 3, 4, 5);
+CREATE TABLE g_rparted_b PARTITION OF g_rparted DEFAULT PARTITION BY HASH (id);
+CREATE TABLE g_rparted_b0 PARTITION OF g_rparted_b FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE g_rparted_b1 PARTITION OF g_rparted_b FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE INDEX ON g_rparted (t_id);
+INSERT INTO g_rparted SELECT i, 1 + i % 50, 'r' || i FROM generate_series(1, 300) i;
+CREATE TABLE g_rparted_fdw (id int, t_id int) PARTITION BY RANGE (id);
+CREATE TABLE g_rparted_fdw_1 PARTITION OF g_rparted_fdw FOR VALUES FROM (0) TO (10);
+CREATE FOREIGN TABLE g_rparted_fdw_2 PARTITION OF g_rparted_fdw FOR VALUES FROM (10) TO (20) SERVER g_server;
+CREATE INDEX ON g_rparted_fdw (t_id);
 });
 my $dropped_oid = $node->safe_psql('postgres', q{SELECT 'g.g_dropped'::regclass::oid});
 $node->safe_psql('postgres', q{DROP TABLE g.g_dropped});
@@ -1198,14 +1602,15 @@ my @targets = (
 	'NULL::g_t', 'NULL::g_s', 'NULL::g_self', 'NULL::int', 'NULL::pg_class', 'NULL::pg_namespace',
 	'NULL::g_view', 'NULL::g_pair', 'NULL::g_parted', 'NULL::g_seq', 'NULL::g_t[]', 'NULL::record',
 	'ROW(1, 2)', 'NULL', q{'x'}, '1', 'NULL::g_money', 'NULL::g_comp', 'NULL::g_foreign',
-	'NULL::g_matview', 'NULL::g_nopk', 'NULL::g_unlogged', 'NULL::g_inh_parent');
+	'NULL::g_matview', 'NULL::g_nopk', 'NULL::g_unlogged', 'NULL::g_inh_parent', 'NULL::g_rparted',
+	'NULL::g_rev_noidx', 'NULL::g_dot', 'NULL::g_to_char', 'NULL::g_l');
 my @fields = ('NULL', q{'s_id'}, q{'t_id'}, q{''}, q{'nope'}, q{'ctid'}, "'$long63'", q{repeat('y', 1000)},
 	q{'id'}, q{'S_ID'});
 
 my @cases;    # [ name, sql, expectation ]
 # expectations: any (success, or an error that is not XX000), error (an
 # error that is not XX000), class22 (an error of class 22), same (success,
-# every output line 't')
+# every output line 't'), sqlstate XXXXX (an error with that SQLSTATE)
 sub add_case { push @cases, [@_]; return; }
 
 # system catalogs as targets are refused
@@ -1366,6 +1771,97 @@ for my $i (1 .. 160)
 	add_case("random $i", "SET search_path = g, public; $sql", catalog_target($target) ? 'error' : 'any');
 }
 
+# reverse_fk() and reverse_fk_flat()
+{
+	# the plain query's rows in the documented order, in one statement
+	my $same = sub {
+		my ($src, $ids, $tab, $col, $arg) = @_;
+		return "SET search_path = g; SELECT (SELECT array_agg(row(f.source_id, f.target)::text ORDER BY f.ord) "
+		  . "FROM memoized_prefetch.reverse_fk('$src', $ids, NULL::$tab$arg) WITH ORDINALITY f(source_id, target, ord)) "
+		  . "IS NOT DISTINCT FROM (SELECT array_agg(row(x.$col, x)::text ORDER BY array_position($ids, x.$col), x.id) "
+		  . "FROM $tab x WHERE x.$col = ANY ($ids))";
+	};
+	add_case('reverse_fk: the foreign key found', $same->('g_t', 'ARRAY[3, 1, NULL, 3, 999]', 'g_s', 't_id', ''), 'same');
+	add_case('reverse_fk: a self reference', $same->('g_self', 'ARRAY[5, 1, 2]', 'g_self', 'parent_id', ''), 'same');
+	add_case('reverse_fk: a partitioned target (a partition attached in another column order, a sub-partitioned default)',
+		$same->('g_t', 'ARRAY[7, 1, 50, 0, 7]', 'g_rparted', 't_id', ", 't_id'"), 'same');
+	add_case('reverse_fk: a partitioned target, tracked, twice',
+		q{SET search_path = g; SELECT true FROM (SELECT memoized_prefetch.track('g_rparted')) x; }
+		  . $same->('g_t', 'ARRAY[2, 3]', 'g_rparted', 't_id', '') . '; '
+		  . q{UPDATE g_rparted SET id = id + 1000 WHERE id = 3; }
+		  . $same->('g_t', 'ARRAY[2, 3, 4]', 'g_rparted', 't_id', '')
+		  . q{; SELECT true FROM (SELECT memoized_prefetch.untrack('g_rparted')) x}, 'same');
+	add_case('reverse_fk: the primary key as fk_column', $same->('g_t', 'ARRAY[3, 1]', 'g_t', 'id', ", 'id'"), 'same');
+	add_case('reverse_fk: no lookup index',
+		q{SELECT * FROM memoized_prefetch.reverse_fk('g.g_t', ARRAY[1], NULL::g.g_rev_noidx)}, 'sqlstate 55000');
+	add_case('reverse_fk: several foreign keys to the source',
+		q{SELECT * FROM memoized_prefetch.reverse_fk('g.g_t', ARRAY[1], NULL::g.g_dot)}, 'sqlstate 42702');
+	add_case('reverse_fk: no foreign key to the source',
+		q{SELECT * FROM memoized_prefetch.reverse_fk('g.g_self', ARRAY[1], NULL::g.g_t)}, 'sqlstate 42704');
+	add_case('reverse_fk: an unknown fk_column',
+		q{SELECT * FROM memoized_prefetch.reverse_fk('g.g_t', ARRAY[1], NULL::g.g_s, 'nope')}, 'sqlstate 42703');
+	add_case('reverse_fk: a foreign table as a partition',
+		q{SELECT * FROM memoized_prefetch.reverse_fk('g.g_t', ARRAY[1], NULL::g.g_rparted_fdw, 't_id')}, 'error');
+	add_case('reverse_fk: numeric ids for an int column',
+		q{SELECT * FROM memoized_prefetch.reverse_fk('g.g_t', ARRAY[1.5], NULL::g.g_s, 't_id')}, 'sqlstate 42804');
+	# (text ids against a char(n) column: the plain query compares them as
+	# text, where trailing blanks count, the call as char(n), as it reads an
+	# untyped literal, which reaches it as text too: not compared here)
+	add_case('reverse_fk: text ids for a char(n) column',
+		q{SELECT * FROM memoized_prefetch.reverse_fk('g.g_char', ARRAY['c1 ', 'c2']::text[], NULL::g.g_to_char, 'c')}, 'any');
+	add_case('reverse_fk: char(n) ids for a char(n) column',
+		$same->('g_char', q{ARRAY['c1 ', 'c2']::char(4)[]}, 'g_to_char', 'c', ''), 'same');
+	add_case('reverse_fk: a catalog as target',
+		q{SELECT count(*) FROM memoized_prefetch.reverse_fk('pg_namespace', ARRAY[11::oid], NULL::pg_class, 'relnamespace')}, 'error');
+	add_case('reverse_fk: a catalog as source',
+		q{SELECT count(*) FROM memoized_prefetch.reverse_fk('pg_class', ARRAY[1, 2], NULL::g.g_s, 't_id')}, 'any');
+	add_case('reverse_fk: a view as source',
+		q{SELECT count(*) FROM memoized_prefetch.reverse_fk('g.g_view', ARRAY[1, 2], NULL::g.g_s, 't_id')}, 'error');
+	add_case('reverse_fk_flat: a column definition list of another table',
+		q{SELECT count(*) FROM memoized_prefetch.reverse_fk_flat('g.g_t', ARRAY[1], NULL::g.g_s) AS s(source_id int, id int, name text)},
+		'sqlstate 42804');
+	add_case('reverse_fk_flat: source_id of another type',
+		q{SELECT count(*) FROM memoized_prefetch.reverse_fk_flat('g.g_s', ARRAY[1], NULL::g.g_l, 's_id') AS s(source_id text, id int, s_id int, t_id int)},
+		'sqlstate 42804');
+	add_case('reverse_fk with 1000000 ids',
+		q{SELECT count(*) >= 0 FROM memoized_prefetch.reverse_fk('g.g_s', (SELECT array_agg(i) FROM generate_series(1, 1000000) i), NULL::g.g_l, 's_id')},
+		'any');
+	my @args = (q{'g.g_t'}, 'ARRAY[1, 2]', 'NULL::g.g_s', q{'t_id'});
+	for my $f ('reverse_fk', 'reverse_fk_flat')
+	{
+		for my $i (0 .. $#args)
+		{
+			for my $null ('NULL', $i == 1 ? 'NULL::int[]' : $i == 0 ? 'NULL::regclass' : ())
+			{
+				my @a = @args;
+				$a[$i] = $null;
+				add_case("$f with $null as argument " . ($i + 1),
+					"SELECT count(*) FROM memoized_prefetch.$f(" . join(', ', @a) . ')'
+					  . ($f =~ /flat/ ? ' AS s(source_id int, id int, t_id int, t_nofk int, name text, self_id int, rel oid, nsp oid, big bigint)' : ''),
+					$i == 0 ? 'sqlstate 22004' : 'any');
+			}
+		}
+	}
+	# random garbage
+	my @fkcols = (@fields, q{'t_id'}, q{'parent_id'}, q{'s_id'}, q{'relnamespace'}, q{'p_id'});
+	for my $i (1 .. 80)
+	{
+		my $rel = pick(@relations);
+		my $ids = pick(@id_arrays);
+		my $target = pick(@targets);
+		my @a = ($rel, $ids, $target);
+		push @a, pick(@fkcols) if chance(0.7);
+		my $sql =
+		  chance(0.7)
+		  ? 'SELECT count(*) FROM memoized_prefetch.reverse_fk(' . join(', ', @a) . ')'
+		  : 'SELECT count(*) FROM memoized_prefetch.reverse_fk_flat(' . join(', ', @a) . ') AS s('
+		  . pick('source_id int, id int, name text', 'source_id int', 'source_id int, id int, t_id int, name text',
+			'source_id int, id int, s_id int, t_id int')
+		  . ')';
+		add_case("random reverse_fk $i", "SET search_path = g, public; $sql", catalog_target($target) ? 'error' : 'any');
+	}
+}
+
 my $part2_start = time;
 my $logpos = -s $node->logfile;
 my (@p2_fail, %p2_states, %pid_case);
@@ -1440,7 +1936,9 @@ for my $case (@cases)
 	push @why, 'the postmaster restarted' if defined $alive && $alive ne $postmaster_start;
 	push @why, "internal error: $first_error" if grep { $_ eq 'XX000' } @states;
 	my @errs = grep { $_ ne 'XX000' } @states;
-	push @why, 'expected an error, the call succeeded' if $expect =~ /^(error|class22)$/ && !@states && !$crashed;
+	push @why, 'expected an error, the call succeeded' if $expect =~ /^(error|class22|sqlstate)/ && !@states && !$crashed;
+	push @why, "expected SQLSTATE $1, got $first_error"
+	  if $expect =~ /^sqlstate (\w{5})$/ && @states && !grep { $_ eq $1 } @states;
 	push @why, "expected SQLSTATE class 22, got $first_error"
 	  if $expect eq 'class22' && @states && !grep { /^22/ } @states;
 	push @why, "expected success, got $first_error" if $expect eq 'same' && @states;
