@@ -61,6 +61,7 @@ routes_by(PartitionKey key, AttrNumber attno, MpIndexedRel *ik)
 }
 
 static int	add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno);
+static void reach(MpParts *p, int n, int g, Datum key, bool *where, int ndistinct);
 
 static int
 add_leaf(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
@@ -196,25 +197,35 @@ route(MpPartNode *node, Datum key)
 	return part;
 }
 
-/* Add leaf j to key g's list in "where" (one bit per leaf and key). */
+/* Mark in "where" the leaves below node n that can hold key g. */
+static void
+reach_part(MpParts *p, MpPartNode *node, int i, int g, Datum key, bool *where,
+		   int ndistinct)
+{
+	int			c = node->child[i];
+
+	if (c >= 0)
+		where[(Size) c * ndistinct + g] = true;
+	else
+		reach(p, -1 - c, g, key, where, ndistinct);
+}
+
 static void
 reach(MpParts *p, int n, int g, Datum key, bool *where, int ndistinct)
 {
 	MpPartNode *node = &p->nodes[n];
 	int			i;
 
-	for (i = 0; i < node->desc->nparts; i++)
+	if (node->key)
 	{
-		int			c;
-
-		if (node->key && i != route(node, key))
-			continue;
-		c = node->child[i];
-		if (c >= 0)
-			where[(Size) c * ndistinct + g] = true;
-		else
-			reach(p, -1 - c, g, key, where, ndistinct);
+		/* a routing level: the one partition the bounds give, if any */
+		i = route(node, key);
+		if (i >= 0)
+			reach_part(p, node, i, g, key, where, ndistinct);
+		return;
 	}
+	for (i = 0; i < node->desc->nparts; i++)
+		reach_part(p, node, i, g, key, where, ndistinct);
 }
 
 /*
