@@ -99,6 +99,7 @@ AS $$
 DECLARE
     part regclass;
 BEGIN
+  BEGIN
     FOR part IN
         SELECT DISTINCT t.relid::regclass
         FROM pg_event_trigger_ddl_commands() d
@@ -117,6 +118,9 @@ BEGIN
             RAISE WARNING 'could not track partition %: %', part, SQLERRM;
         END;
     END LOOP;
+  EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'could not track the new partitions: %', SQLERRM;
+  END;
 END
 $$;
 
