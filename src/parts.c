@@ -61,7 +61,8 @@ routes_by(PartitionKey key, AttrNumber attno, MpIndexedRel *ik)
 }
 
 static int	add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno);
-static void reach(MpParts *p, int n, int g, Datum key, bool *where, int ndistinct);
+struct LeafKeys;
+static void reach(MpParts *p, int n, int g, Datum key, struct LeafKeys *lists);
 
 static int
 add_leaf(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
@@ -197,21 +198,36 @@ route(MpPartNode *node, Datum key)
 	return part;
 }
 
-/* Mark in "where" the leaves below node n that can hold key g. */
+/* The distinct keys (their numbers in the key set) a leaf is asked for. */
+typedef struct LeafKeys
+{
+	int			n;
+	int			cap;
+	int		   *g;
+} LeafKeys;
+
+/* Add key g to the lists of the leaves below partition i of node. */
 static void
-reach_part(MpParts *p, MpPartNode *node, int i, int g, Datum key, bool *where,
-		   int ndistinct)
+reach_part(MpParts *p, MpPartNode *node, int i, int g, Datum key, LeafKeys *lists)
 {
 	int			c = node->child[i];
 
 	if (c >= 0)
-		where[(Size) c * ndistinct + g] = true;
+	{
+		LeafKeys   *l = &lists[c];
+
+		if (l->n == l->cap)
+			l->g = l->cap == 0 ? palloc(sizeof(int) * (l->cap = 16)) :
+				mp_grow(l->g, sizeof(int), &l->cap, l->n + 1);
+		l->g[l->n++] = g;
+	}
 	else
-		reach(p, -1 - c, g, key, where, ndistinct);
+		reach(p, -1 - c, g, key, lists);
 }
 
+/* Add key g to the lists of the leaves below node n that can hold it. */
 static void
-reach(MpParts *p, int n, int g, Datum key, bool *where, int ndistinct)
+reach(MpParts *p, int n, int g, Datum key, LeafKeys *lists)
 {
 	MpPartNode *node = &p->nodes[n];
 	int			i;
@@ -221,11 +237,11 @@ reach(MpParts *p, int n, int g, Datum key, bool *where, int ndistinct)
 		/* a routing level: the one partition the bounds give, if any */
 		i = route(node, key);
 		if (i >= 0)
-			reach_part(p, node, i, g, key, where, ndistinct);
+			reach_part(p, node, i, g, key, lists);
 		return;
 	}
 	for (i = 0; i < node->desc->nparts; i++)
-		reach_part(p, node, i, g, key, where, ndistinct);
+		reach_part(p, node, i, g, key, lists);
 }
 
 /*
@@ -244,32 +260,28 @@ void
 mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 {
 	int			nd = ks->ndistinct;
-	bool	   *where = palloc0(sizeof(bool) * Max((Size) p->nleaves * nd, 1));
+	LeafKeys   *lists = palloc0(sizeof(LeafKeys) * Max(p->nleaves, 1));
 	MpKeySet   *lks = palloc(sizeof(MpKeySet) * Max(p->nleaves, 1));
 	MpRows	   *lrows = palloc(sizeof(MpRows) * Max(p->nleaves, 1));
-	int		  **back = palloc(sizeof(int *) * Max(p->nleaves, 1));
 	int		   *count = palloc0(sizeof(int) * (nd + 1));
 	Datum	   *keys = palloc(sizeof(Datum) * Max(nd, 1));
 	int			total = 0;
 	int			g;
 	int			j;
 
+	/* memory in proportion to the (key, leaf) pairs asked for */
 	for (g = 0; g < nd; g++)
-		reach(p, 0, g, ks->distinct[g], where, nd);
+		reach(p, 0, g, ks->distinct[g], lists);
 
 	/* each leaf's keys, looked up through its cache */
 	for (j = 0; j < p->nleaves; j++)
 	{
-		int			n = 0;
+		int		   *back = lists[j].g;
+		int			n = lists[j].n;
 		int			i;
 
-		back[j] = palloc(sizeof(int) * Max(nd, 1));
-		for (g = 0; g < nd; g++)
-			if (where[(Size) j * nd + g])
-			{
-				back[j][n] = g;
-				keys[n++] = ks->distinct[g];
-			}
+		for (i = 0; i < n; i++)
+			keys[i] = ks->distinct[back[i]];
 		mp_keyset_build(&lks[j], &p->leaves[j]->lk, keys, n);
 		mp_cache_rows(&p->leaves[j]->use, &p->leaves[j]->lk, &lks[j], &lrows[j]);
 		for (i = 0; i < n; i++)
@@ -277,7 +289,7 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 			int			lg = lks[j].group[i];
 			int			nrows = lrows[j].start[lg + 1] - lrows[j].start[lg];
 
-			count[back[j][i]] += nrows;
+			count[back[i]] += nrows;
 			total += nrows;
 		}
 	}
@@ -299,7 +311,7 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 			int			lg = lks[j].group[i];
 			int			r;
 
-			g = back[j][i];
+			g = lists[j].g[i];
 			if (lks[j].first[lg] != i)
 				continue;
 			for (r = lrows[j].start[lg]; r < lrows[j].start[lg + 1]; r++)
