@@ -98,6 +98,7 @@ add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
 	MpPartNode *node;
 	PartitionKey key = RelationGetPartitionKey(rel);
 	PartitionDesc desc = RelationGetPartitionDesc(rel, true);
+	char	   *colname;
 	int			n = p->nnodes;
 	int			i;
 
@@ -110,10 +111,10 @@ add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
 	node->child = palloc(sizeof(int) * Max(desc->nparts, 1));
 	p->nnodes++;
 
+	colname = get_attname(RelationGetRelid(rel), attno, false);
 	for (i = 0; i < desc->nparts; i++)
 	{
 		Relation	child = table_open(desc->oids[i], AccessShareLock);
-		char	   *colname = get_attname(RelationGetRelid(rel), attno, false);
 		AttrNumber	childattno = get_attnum(desc->oids[i], colname);
 		Oid			childindex = index_get_partition(child, indexid);
 
@@ -280,6 +281,9 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 		int			n = lists[j].n;
 		int			i;
 
+		lks[j].n = 0;
+		if (n == 0)
+			continue;			/* a leaf no key routes to */
 		for (i = 0; i < n; i++)
 			keys[i] = ks->distinct[back[i]];
 		mp_keyset_build(&lks[j], &p->leaves[j]->lk, keys, n);
