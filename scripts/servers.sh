@@ -4,8 +4,9 @@
 #   15  Debian 12's postgresql-15 and postgresql-server-dev-15 (apt-get install).
 #   18  built from the upstream tarball of Debian's source package postgresql-18
 #       (unstable), configured with --enable-tap-tests and installed, with
-#       pg_isolation_regress, under tmp/pg-18.  A copy is kept in
-#       /var/cache/memoized_prefetch/pg-<version> (when root) for the next clone.
+#       pg_isolation_regress, with assertions, under tmp/pg-18.  A copy is
+#       kept in /var/cache/memoized_prefetch/pg-<version>-cassert (when root)
+#       for the next clone.
 #   17  Debian 13's postgresql-17 binary packages, which need Debian 13's
 #       libraries: installed in a Debian 13 root made by debootstrap
 #       (/var/cache/memoized_prefetch/trixie when root, else tmp/trixie).  The
@@ -47,14 +48,24 @@ SOURCES
     "$cmd" -qq "${opts[@]}" "$@"
 }
 
+# Whether $1 is a usable build of ours: assertions enabled, the isolation
+# tester installed.
+built_18_ok() {
+    [ -x "$1/bin/pg_config" ] && [ -x "$1/lib/postgresql/pgxs/src/test/isolation/pg_isolation_regress" ] &&
+        "$1/bin/pg_config" --configure | grep -q -- --enable-cassert
+}
+
 # server_18: build PostgreSQL 18 into tmp/pg-18 unless it is there (or cached).
+# It is built with assertions (--enable-cassert): the extension's own
+# Assert()s are checked, freed memory is overwritten, and debug_discard_caches
+# can be set, so the suite on 18 also catches what a production build hides.
 server_18() {
     local top=$SERVERS_TOP prefix
     prefix=$top/tmp/pg-18
-    [ -x "$prefix/bin/pg_config" ] && [ -x "$prefix/lib/postgresql/pgxs/src/test/isolation/pg_isolation_regress" ] && return 0
+    built_18_ok "$prefix" && return 0
     local cached
-    cached=$(ls -d "$CACHE_DIR"/pg-18.* 2>/dev/null | sort -V | tail -1 || true)
-    if [ -n "$cached" ] && [ -x "$cached/bin/pg_config" ]; then
+    cached=$(ls -d "$CACHE_DIR"/pg-18.*-cassert 2>/dev/null | sort -V | tail -1 || true)
+    if [ -n "$cached" ] && built_18_ok "$cached"; then
         echo "PostgreSQL 18: copying $cached"
         rm -rf "$prefix" && mkdir -p "$top/tmp" && cp -a "$cached" "$prefix"
         return 0
@@ -80,7 +91,7 @@ server_18() {
         # top-level make generates its headers only at MAKELEVEL 0
         unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
         cd "$tree"
-        ./configure --prefix="$prefix" --enable-tap-tests --with-readline --with-icu \
+        ./configure --prefix="$prefix" --enable-tap-tests --enable-cassert --with-readline --with-icu \
             --without-llvm --without-zstd --without-lz4 >"$src/configure.log" 2>&1
         make -s -j"$(nproc)" >"$src/build.log" 2>&1
         make -s install >>"$src/build.log" 2>&1
@@ -91,8 +102,8 @@ server_18() {
     local version
     version=$("$prefix/bin/pg_config" --version | awk '{print $2}')
     if mkdir -p "$CACHE_DIR" 2>/dev/null; then
-        rm -rf "$CACHE_DIR/pg-$version.tmp" && cp -a "$prefix" "$CACHE_DIR/pg-$version.tmp" &&
-            rm -rf "$CACHE_DIR/pg-$version" && mv "$CACHE_DIR/pg-$version.tmp" "$CACHE_DIR/pg-$version"
+        local c=$CACHE_DIR/pg-$version-cassert
+        rm -rf "$c.tmp" && cp -a "$prefix" "$c.tmp" && rm -rf "$c" && mv "$c.tmp" "$c"
     fi
     rm -rf "$src"
 }

@@ -15,7 +15,10 @@
  * the relation (or on all of them); it only flips flags.  Each call locks the
  * plan's relations and then accepts pending invalidation messages, so a plan
  * that survives that point matches the catalogs the call reads under its
- * locks; otherwise it is resolved again.  Plans are reference counted (the
+ * locks; otherwise it is resolved again.  A plan being resolved is not yet
+ * among them: the relations invalidated meanwhile are noted, and a plan that
+ * uses one is resolved again.  A call whose resolutions keep being disturbed
+ * goes on with its last one after a few (mp_plan_for_call).  Plans are reference counted (the
  * backend's list and each call site that points at one) and freed at zero; a
  * call site releases its plan when its fn_mcxt is reset.
  *
@@ -41,7 +44,21 @@ static dlist_head all_plans = DLIST_STATIC_INIT(all_plans);
 static int	nlisted = 0;
 static MemoryContext plans_cxt = NULL;
 static bool callback_registered = false;
-static uint64 invalidations = 0;	/* callbacks run so far */
+
+/*
+ * The relations invalidated while a plan is being resolved (the plan is not
+ * in all_plans yet); more than fit, or a reset of every cache, is "all".
+ */
+static bool resolving = false;
+static Oid	seen[32];
+static int	nseen;
+static bool seen_all;
+
+/*
+ * Resolutions of one call disturbed by invalidations of their own relations
+ * before the call goes on with the last one (see mp_plan_for_call).
+ */
+#define MP_RESOLVE_ATTEMPTS 3
 
 /* What a call site remembers: the arguments of its last call and their plan. */
 typedef struct MpSite
@@ -68,27 +85,42 @@ plan_release(MpPlan *plan)
 	MemoryContextDelete(plan->cxt);
 }
 
+/* Whether the plan reads relation (or index) relid; InvalidOid: all. */
+static bool
+plan_uses(MpPlan *plan, Oid relid)
+{
+	int			i;
+
+	if (relid == InvalidOid || plan->order_index == relid)
+		return true;
+	for (i = 0; i < plan->nrels; i++)
+		if (plan->rels[i].relid == relid)
+			return true;
+	for (i = 0; i < plan->nirels; i++)
+		if (plan->irels[i].indexid == relid)
+			return true;
+	return false;
+}
+
 static void
 plan_relcache_callback(Datum arg, Oid relid)
 {
 	dlist_iter	it;
 
-	invalidations++;
 	dlist_foreach(it, &all_plans)
 	{
 		MpPlan	   *plan = dlist_container(MpPlan, node, it.cur);
-		int			i;
 
-		if (relid == InvalidOid)
+		if (plan->valid && plan_uses(plan, relid))
 			plan->valid = false;
-		for (i = 0; i < plan->nrels && plan->valid; i++)
-			if (plan->rels[i].relid == relid)
-				plan->valid = false;
-		for (i = 0; i < plan->nirels && plan->valid; i++)
-			if (plan->irels[i].indexid == relid)
-				plan->valid = false;
-		if (plan->order_index == relid)
-			plan->valid = false;
+	}
+	/* during a resolution: what it may have read before the message */
+	if (resolving)
+	{
+		if (relid == InvalidOid || nseen == lengthof(seen))
+			seen_all = true;
+		else
+			seen[nseen++] = relid;
 	}
 }
 
@@ -238,6 +270,39 @@ site_set(MpSite *site, MpPlan *plan, MemoryContext cxt, MpKind kind, Oid relid,
 }
 
 /*
+ * Resolve a plan, noting the relations invalidated meanwhile: a plan that
+ * uses one of them comes back invalid, to be resolved again, since what was
+ * read before the message may have changed.
+ */
+static MpPlan *
+resolve_noting(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
+			   ArrayType *attrs, const char *sf, const char *tf, char *signature)
+{
+	MpPlan	   *plan;
+	int			i;
+
+	resolving = true;
+	nseen = 0;
+	seen_all = false;
+	PG_TRY();
+	{
+		plan = mp_plan_resolve(kind, relid, elemtype, rowtype, attrs, sf, tf,
+							   signature);
+	}
+	PG_FINALLY();
+	{
+		resolving = false;
+	}
+	PG_END_TRY();
+
+	plan->valid = !seen_all;
+	for (i = 0; i < nseen && plan->valid; i++)
+		if (plan_uses(plan, seen[i]))
+			plan->valid = false;
+	return plan;
+}
+
+/*
  * The plan for this call's arguments, with every relation it reads locked
  * and the catalogs caught up: resolved on first use, reused afterwards.
  */
@@ -251,6 +316,7 @@ mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 	Oid			elemtype = get_fn_expr_argtype(flinfo, 1);
 	Oid			rowtype = get_fn_expr_argtype(flinfo, kind == MP_FK ? 3 : 2);
 	ArrayType  *attrs = attributes_null ? NULL : DatumGetArrayTypeP(attributes);
+	int			attempt;
 
 	if (!callback_registered)
 	{
@@ -272,7 +338,7 @@ mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 	if (!OidIsValid(elemtype))
 		elog(ERROR, "could not determine the element type of source_ids");
 
-	for (;;)
+	for (attempt = 1;; attempt++)
 	{
 		MpPlan	   *plan;
 		int			i;
@@ -288,18 +354,8 @@ mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 			plan = plan_list_find(signature);
 			if (plan == NULL)
 			{
-				uint64		seen = invalidations;
-
-				plan = mp_plan_resolve(kind, relid, elemtype, rowtype, attrs,
-									source_field, target_field, signature);
-
-				/*
-				 * An invalidation taken in while resolving may concern what
-				 * was read before it: resolve again (every lock is held by
-				 * then, so this settles).
-				 */
-				if (invalidations != seen)
-					plan->valid = false;
+				plan = resolve_noting(kind, relid, elemtype, rowtype, attrs,
+									  source_field, target_field, signature);
 				plan_list_add(plan);
 			}
 			site_set(site, plan, flinfo->fn_mcxt, kind, relid, elemtype,
@@ -314,6 +370,17 @@ mp_plan_for_call(FunctionCallInfo fcinfo, MpKind kind, Oid relid,
 			LockRelationOid(plan->rels[i].relid, AccessShareLock);
 		AcceptInvalidationMessages();
 		if (plan->valid)
+			return plan;
+
+		/*
+		 * Invalidations keep coming (a busy catalog, or caches reset at every
+		 * chance): this call goes on with the plan just resolved, which is
+		 * as current as the planner's plan of a statement is.  It was read
+		 * with every relation already locked, so only changes made under a
+		 * weaker lock than the call's can have come in between, as for that
+		 * plan.  It stays invalid: the next call resolves again.
+		 */
+		if (attempt >= MP_RESOLVE_ATTEMPTS)
 			return plan;
 	}
 }

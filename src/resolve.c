@@ -225,7 +225,8 @@ column_attno(Relation rel, const char *name, const char *path)
 
 /*
  * The single-column foreign key on column attno of rel, preferring one that
- * references "prefer"; NULL when there is none.
+ * references "prefer"; NULL when there is none.  Returned in the caller's
+ * memory context.
  */
 static ForeignKeyCacheInfo *
 column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
@@ -270,7 +271,13 @@ column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
 						RelationGetRelationName(rel)),
 				 errdetail("Only foreign keys of one column are supported."),
 				 path ? errcontext("attribute \"%s\"", path) : 0));
-	return found;
+
+	/*
+	 * A copy: the list belongs to the relcache entry, which any catalog
+	 * access of the caller (opening the referenced table processes
+	 * invalidations) may rebuild and free, e.g. after a VACUUM of rel.
+	 */
+	return found ? copyObject(found) : NULL;
 }
 
 /*
