@@ -12,6 +12,9 @@
  * goes to one partition of a level whose partition key is the lookup column
  * (with the same equality and collation), found by the partition bounds as
  * tuple routing finds it; at any other level it goes to every partition.
+ * A leaf is opened (locked, its index found, its cache begun) only when a
+ * key of the call first reaches it, as the plain join's run-time pruning
+ * leaves out the partitions no key can be in.
  *
  * Each leaf is an ordinary table to the cache (cache.c): its own triggers
  * (track() on a partitioned table tracks every leaf), witness, storage and
@@ -64,31 +67,52 @@ static int	add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno);
 struct LeafKeys;
 static void reach(MpParts *p, int n, int g, Datum key, struct LeafKeys *lists);
 
+/*
+ * A leaf below a level whose lookup index is "indexid" and whose lookup
+ * column is named "colname": only noted here, opened when a key first
+ * reaches it (leaf_open), so that a call pays nothing for the leaves none of
+ * its keys can be in.
+ */
 static int
-add_leaf(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
+add_leaf(MpParts *p, Oid relid, Oid indexid, const char *colname)
 {
 	MpLeaf	   *leaf;
 
+	/* each leaf stays where it is: its lookup points at its ik */
+	if (p->nleaves == p->maxleaves)
+		p->leaves = mp_grow(p->leaves, sizeof(MpLeaf *), &p->maxleaves, p->nleaves + 1);
+	leaf = p->leaves[p->nleaves] = palloc0(sizeof(MpLeaf));
+	leaf->relid = relid;
+	leaf->parent_index = indexid;
+	leaf->colname = colname;
+	return p->nleaves++;
+}
+
+/* Open a leaf, its index, its lookup and its cache: at its first key. */
+static void
+leaf_open(MpParts *p, MpLeaf *leaf)
+{
+	Relation	rel = table_open(leaf->relid, AccessShareLock);
+	Oid			indexid;
+
 	mp_check_relation(rel, "partition");
+	indexid = index_get_partition(rel, leaf->parent_index);
 	if (!OidIsValid(indexid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("partition \"%s\" has no index of \"%s\"",
 						RelationGetRelationName(rel), get_rel_name(p->root->ik->indexid))));
-	/* each leaf stays where it is: its lookup points at its ik */
-	if (p->nleaves == p->maxleaves)
-		p->leaves = mp_grow(p->leaves, sizeof(MpLeaf *), &p->maxleaves, p->nleaves + 1);
-	leaf = p->leaves[p->nleaves] = palloc0(sizeof(MpLeaf));
 	leaf->ik = *p->root->ik;
-	leaf->ik.relid = RelationGetRelid(rel);
+	leaf->ik.relid = leaf->relid;
 	leaf->ik.indexid = indexid;
-	leaf->ik.attno = attno;
+	leaf->ik.attno = get_attnum(leaf->relid, leaf->colname);
 	leaf->ik.indexonly = false;	/* its columns are not the root's */
 	mp_lookup_open(&leaf->lk, &leaf->ik, false, NULL);
 	mp_cache_begin(&leaf->use, &leaf->lk, p->cacheable);
 	leaf->map = convert_tuples_by_name(RelationGetDescr(leaf->lk.heap),
 									   RelationGetDescr(p->root->heap));
-	return p->nleaves++;
+	table_close(rel, NoLock);	/* the leaf's lookup has it open */
+	leaf->opened = true;
 }
 
 /* A partitioned level (rel, opened and locked) and everything below it. */
@@ -114,25 +138,24 @@ add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
 	colname = get_attname(RelationGetRelid(rel), attno, false);
 	for (i = 0; i < desc->nparts; i++)
 	{
-		Relation	child = table_open(desc->oids[i], AccessShareLock);
-		AttrNumber	childattno = get_attnum(desc->oids[i], colname);
-		Oid			childindex = index_get_partition(child, indexid);
+		Relation	child;
+		Oid			childindex;
 
 		if (desc->is_leaf[i])
 		{
-			p->nodes[n].child[i] = add_leaf(p, child, childindex, childattno);
-			table_close(child, NoLock);	/* the leaf's lookup has it open */
+			p->nodes[n].child[i] = add_leaf(p, desc->oids[i], indexid, colname);
+			continue;
 		}
-		else
-		{
-			if (!OidIsValid(childindex))
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("partition \"%s\" has no index of \"%s\"",
-								RelationGetRelationName(child),
-								get_rel_name(p->root->ik->indexid))));
-			p->nodes[n].child[i] = -1 - add_level(p, child, childindex, childattno);
-		}
+		child = table_open(desc->oids[i], AccessShareLock);
+		childindex = index_get_partition(child, indexid);
+		if (!OidIsValid(childindex))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("partition \"%s\" has no index of \"%s\"",
+							RelationGetRelationName(child),
+							get_rel_name(p->root->ik->indexid))));
+		p->nodes[n].child[i] = -1 - add_level(p, child, childindex,
+											  get_attnum(desc->oids[i], colname));
 	}
 	return n;
 }
@@ -156,7 +179,8 @@ mp_parts_close(MpParts *p)
 	int			i;
 
 	for (i = 0; i < p->nleaves; i++)
-		mp_lookup_close(&p->leaves[i]->lk);
+		if (p->leaves[i]->opened)
+			mp_lookup_close(&p->leaves[i]->lk);
 	for (i = 1; i < p->nnodes; i++)
 		table_close(p->nodes[i].rel, NoLock);
 }
@@ -284,6 +308,8 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 		lks[j].n = 0;
 		if (n == 0)
 			continue;			/* a leaf no key routes to */
+		if (!p->leaves[j]->opened)
+			leaf_open(p, p->leaves[j]);
 		for (i = 0; i < n; i++)
 			keys[i] = ks->distinct[back[i]];
 		mp_keyset_build(&lks[j], &p->leaves[j]->lk, keys, n);

@@ -15,6 +15,10 @@
 /* A leaf partition, looked up through its partition of the lookup index. */
 typedef struct MpLeaf
 {
+	Oid			relid;
+	Oid			parent_index;	/* the lookup index of the level above */
+	const char *colname;		/* the lookup column's name there */
+	bool		opened;			/* the rest is set once a key reaches it */
 	MpIndexedRel ik;
 	MpLookup	lk;
 	MpCacheUse	use;
