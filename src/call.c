@@ -226,7 +226,7 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 
 				if (cur[ref] == NULL)
 					continue;
-				value = heap_getattr(cur[ref], hop->attno, desc, &isnull);
+				value = mp_row_getattr(cur[ref], hop->attno, desc, &isnull);
 				if (isnull || !mp_coerce(&hop->coerce, value, &value))
 				{
 					cur[ref] = NULL;

@@ -305,6 +305,28 @@ mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 	ks->ndistinct = nd;
 }
 
+/*
+ * The key set of n keys already distinct (a subset of another key set's
+ * distinct keys, as a leaf partition is asked for), with their hashes if
+ * known: nothing to hash or de-duplicate again.
+ */
+void
+mp_keyset_distinct(MpKeySet *ks, MpLookup *lk, Datum *keys, uint32 *hashes, int n)
+{
+	int			i;
+
+	ks->n = ks->ndistinct = n;
+	ks->keys = ks->distinct = keys;
+	ks->hashes = hashes;
+	ks->group = ks->first = palloc(sizeof(int) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		ks->group[i] = i;
+	for (i = 1; i < n; i++)
+		if (ApplySortComparator(keys[i - 1], false, keys[i], false, &lk->ssup) >= 0)
+			break;
+	ks->sorted = (i >= n);
+}
+
 /* The distinct keys of ks in index order, as positions in ks->distinct. */
 int *
 mp_keyset_order(const MpKeySet *ks, SortSupport ssup)

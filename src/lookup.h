@@ -9,7 +9,7 @@
 #ifndef MP_LOOKUP_H
 #define MP_LOOKUP_H
 
-#include "access/htup.h"
+#include "access/htup_details.h"
 #include "storage/block.h"
 #include "storage/itemptr.h"
 #include "utils/rel.h"
@@ -57,8 +57,27 @@ typedef struct MpRows
 								 * index alone); NULL: not known (SPI) */
 } MpRows;
 
+/*
+ * A user column of such a row, read with desc, the descriptor of the table
+ * looked up: heap_getattr() without the check some servers' heap_getattr()
+ * makes of a composite datum's type against desc.  A leaf partition's row
+ * (its own row type, the partitioned table's layout) read through the
+ * partitioned table's descriptor takes that check's slow path, a type cache
+ * lookup, at every row.
+ */
+static inline Datum
+mp_row_getattr(HeapTuple row, int attnum, TupleDesc desc, bool *isnull)
+{
+	Assert(attnum > 0);
+	if (attnum > (int) HeapTupleHeaderGetNatts(row->t_data))
+		return getmissingattr(desc, attnum, isnull);
+	return fastgetattr(row, attnum, desc, isnull);
+}
+
 /* keys.c: key sets */
 extern void mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n);
+extern void mp_keyset_distinct(MpKeySet *ks, MpLookup *lk, Datum *keys,
+							   uint32 *hashes, int n);
 extern int *mp_keyset_order(const MpKeySet *ks, SortSupport ssup);
 extern int	mp_keyset_find(const MpKeySet *ks, const int *order, SortSupport ssup,
 						   Datum key);

@@ -82,8 +82,8 @@ compare_rows(const void *a, const void *b, void *arg)
 	{
 		bool		na;
 		bool		nb;
-		Datum		ka = heap_getattr(so->rows[ia], so->attnos[k], so->desc, &na);
-		Datum		kb = heap_getattr(so->rows[ib], so->attnos[k], so->desc, &nb);
+		Datum		ka = mp_row_getattr(so->rows[ia], so->attnos[k], so->desc, &na);
+		Datum		kb = mp_row_getattr(so->rows[ib], so->attnos[k], so->desc, &nb);
 		int			r = ApplySortComparator(ka, na, kb, nb, &so->ssup[k]);
 
 		if (r != 0)

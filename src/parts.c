@@ -290,6 +290,7 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 	MpRows	   *lrows = palloc(sizeof(MpRows) * Max(p->nleaves, 1));
 	int		   *count = palloc0(sizeof(int) * (nd + 1));
 	Datum	   *keys = palloc(sizeof(Datum) * Max(nd, 1));
+	uint32	   *hashes = ks->hashes ? palloc(sizeof(uint32) * Max(nd, 1)) : NULL;
 	int			total = 0;
 	int			g;
 	int			j;
@@ -311,8 +312,13 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 		if (!p->leaves[j]->opened)
 			leaf_open(p, p->leaves[j]);
 		for (i = 0; i < n; i++)
+		{
 			keys[i] = ks->distinct[back[i]];
-		mp_keyset_build(&lks[j], &p->leaves[j]->lk, keys, n);
+			if (hashes)
+				hashes[i] = ks->hashes[back[i]];
+		}
+		/* a leaf's keys are distinct, its hash function the root's */
+		mp_keyset_distinct(&lks[j], &p->leaves[j]->lk, keys, hashes, n);
 		mp_cache_rows(&p->leaves[j]->use, &p->leaves[j]->lk, &lks[j], &lrows[j]);
 		for (i = 0; i < n; i++)
 		{
