@@ -219,6 +219,18 @@ key_hash(MpLookup *lk, Datum key)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/* Whether keys are in strictly ascending order of lk's index. */
+static bool
+keys_ascending(MpLookup *lk, const Datum *keys, int n)
+{
+	int			i;
+
+	for (i = 1; i < n; i++)
+		if (ApplySortComparator(keys[i - 1], false, keys[i], false, &lk->ssup) >= 0)
+			return false;
+	return true;
+}
+
 /*
  * Build the key set of n keys (no NULLs) for the index of lk.  The arrays are
  * allocated in the current memory context.
@@ -242,10 +254,7 @@ mp_keyset_build(MpKeySet *ks, MpLookup *lk, Datum *keys, int n)
 	ks->first = palloc(sizeof(int) * Max(n, 1));
 	ks->hashes = NULL;
 
-	for (i = 1; i < n; i++)
-		if (ApplySortComparator(keys[i - 1], false, keys[i], false, &lk->ssup) >= 0)
-			break;
-	ks->sorted = (i >= n);
+	ks->sorted = keys_ascending(lk, keys, n);
 	if (ks->sorted)
 	{
 		ks->distinct = keys;
@@ -321,10 +330,7 @@ mp_keyset_distinct(MpKeySet *ks, MpLookup *lk, Datum *keys, uint32 *hashes, int 
 	ks->group = ks->first = palloc(sizeof(int) * Max(n, 1));
 	for (i = 0; i < n; i++)
 		ks->group[i] = i;
-	for (i = 1; i < n; i++)
-		if (ApplySortComparator(keys[i - 1], false, keys[i], false, &lk->ssup) >= 0)
-			break;
-	ks->sorted = (i >= n);
+	ks->sorted = keys_ascending(lk, keys, n);
 }
 
 /* The distinct keys of ks in index order, as positions in ks->distinct. */

@@ -67,6 +67,20 @@ static int	add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno);
 struct LeafKeys;
 static void reach(MpParts *p, int n, int g, Datum key, struct LeafKeys *lists);
 
+/* The partition of parent_index on partition rel, which it must have. */
+static Oid
+partition_index(MpParts *p, Relation rel, Oid parent_index)
+{
+	Oid			indexid = index_get_partition(rel, parent_index);
+
+	if (!OidIsValid(indexid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("partition \"%s\" has no index of \"%s\"",
+						RelationGetRelationName(rel), get_rel_name(p->root->ik->indexid))));
+	return indexid;
+}
+
 /*
  * A leaf below a level whose lookup index is "indexid" and whose lookup
  * column is named "colname": only noted here, opened when a key first
@@ -96,12 +110,7 @@ leaf_open(MpParts *p, MpLeaf *leaf)
 	Oid			indexid;
 
 	mp_check_relation(rel, "partition");
-	indexid = index_get_partition(rel, leaf->parent_index);
-	if (!OidIsValid(indexid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("partition \"%s\" has no index of \"%s\"",
-						RelationGetRelationName(rel), get_rel_name(p->root->ik->indexid))));
+	indexid = partition_index(p, rel, leaf->parent_index);
 	leaf->ik = *p->root->ik;
 	leaf->ik.relid = leaf->relid;
 	leaf->ik.indexid = indexid;
@@ -147,13 +156,7 @@ add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
 			continue;
 		}
 		child = table_open(desc->oids[i], AccessShareLock);
-		childindex = index_get_partition(child, indexid);
-		if (!OidIsValid(childindex))
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("partition \"%s\" has no index of \"%s\"",
-							RelationGetRelationName(child),
-							get_rel_name(p->root->ik->indexid))));
+		childindex = partition_index(p, child, indexid);
 		p->nodes[n].child[i] = -1 - add_level(p, child, childindex,
 											  get_attnum(desc->oids[i], colname));
 	}

@@ -18,9 +18,11 @@
  * locks; otherwise it is resolved again.  A plan being resolved is not yet
  * among them: the relations invalidated meanwhile are noted, and a plan that
  * uses one is resolved again.  A call whose resolutions keep being disturbed
- * goes on with its last one after a few (mp_plan_for_call).  Plans are reference counted (the
- * backend's list and each call site that points at one) and freed at zero; a
- * call site releases its plan when its fn_mcxt is reset.
+ * goes on with its last one after a few (mp_plan_for_call).
+ *
+ * Plans are reference counted (the backend's list and each call site that
+ * points at one) and freed at zero; a call site releases its plan when its
+ * fn_mcxt is reset.
  *
  *-------------------------------------------------------------------------
  */
