@@ -235,6 +235,29 @@ SELECT pg_temp.same($$SELECT s.source_id, s.target FROM memoized_prefetch.revers
 SELECT pg_temp.same($$SELECT s.source_id, s.attribute, s.target FROM memoized_prefetch.fk('many', $1, '{id}', NULL::many) s$$,
                     $$SELECT m.id, 'id', m FROM many m WHERE m.id = ANY ($1)$$, ARRAY(SELECT generate_series(1, 2100, 7)::bigint));
 
+-- a leaf of its partitioned table's layout: the rows read through the
+-- partitioned table are kept apart from those read from the leaf as a table
+-- of its own (each in the row type it is returned as), both exact; once the
+-- partitioned table is gone, the next call frees the former
+CREATE TABLE vp (id bigint PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE vp_1 PARTITION OF vp FOR VALUES FROM (0) TO (100);
+INSERT INTO vp SELECT i, 'v' || i FROM generate_series(1, 99) i;
+CREATE TABLE vs (id bigint PRIMARY KEY, vp_id bigint);
+INSERT INTO vs SELECT i, 100 - i FROM generate_series(1, 99) i;
+SELECT memoized_prefetch.track(t) FROM unnest('{vp,vs}'::regclass[]) t;
+SELECT pg_temp.same($$SELECT s.source_id, s.target FROM memoized_prefetch.fk('vs', $1, '{vp_id}', NULL::vp) s$$,
+                    $$SELECT x.id, p FROM vs x JOIN vp p ON p.id = x.vp_id WHERE x.id = ANY ($1)$$, ARRAY[1, 2, 3, 4])
+FROM generate_series(1, 2);
+SELECT pg_temp.same($$SELECT s.source_id, s.target FROM memoized_prefetch.fk('vs', $1, '{vp_id}', NULL::vp_1) s$$,
+                    $$SELECT x.id, p FROM vs x JOIN vp_1 p ON p.id = x.vp_id WHERE x.id = ANY ($1)$$, ARRAY[3, 4, 5])
+FROM generate_series(1, 2);
+SELECT entries, hits, misses FROM my_stats WHERE relation = 'vp_1'::regclass;
+ALTER TABLE vp DETACH PARTITION vp_1;
+DROP TABLE vp;
+SELECT pg_temp.same($$SELECT s.source_id, s.target FROM memoized_prefetch.fk('vs', $1, '{vp_id}', NULL::vp_1) s$$,
+                    $$SELECT x.id, p FROM vs x JOIN vp_1 p ON p.id = x.vp_id WHERE x.id = ANY ($1)$$, ARRAY[3, 4, 5]);
+SELECT entries FROM my_stats WHERE relation = 'vp_1'::regclass;
+
 -- refusals: a partition without the lookup index (a foreign table), a
 -- partitioned index that is not valid
 CREATE FOREIGN DATA WRAPPER parts_fdw;

@@ -69,11 +69,15 @@ cache_relcache_callback(Datum arg, Oid relid)
 	sweep_pending = true;
 	hash_seq_init(&seq, caches);
 	while ((c = hash_seq_search(&seq)) != NULL)
+	{
 		if (!OidIsValid(relid) || c->key.relid == relid || c->key.indexid == relid)
 		{
 			c->gen++;
 			c->recheck = true;
 		}
+		else if (c->rowrelid == relid)
+			c->recheck = true;	/* its rows' type may be gone */
+	}
 }
 
 /* Once per backend: the cache's memory, its callbacks. */
@@ -274,6 +278,23 @@ mp_cache_own_memory(MpCache *c, Size oldsize, Size newsize)
 
 /* ---------- caches ---------- */
 
+/* Whether a cache of key's relation and index is left (another variant). */
+static bool
+has_variant(const MpCacheKey *key)
+{
+	HASH_SEQ_STATUS seq;
+	MpCache    *c;
+
+	hash_seq_init(&seq, caches);
+	while ((c = hash_seq_search(&seq)) != NULL)
+		if (c->key.relid == key->relid && c->key.indexid == key->indexid)
+		{
+			hash_seq_term(&seq);
+			return true;
+		}
+	return false;
+}
+
 /*
  * Give a cache back: its entries and statistics to the pool, its own memory
  * to the backend.  Never while a call may use it.
@@ -305,9 +326,8 @@ cache_free(MpCache *c)
 	backend_bytes -= c->overhead;
 	MemoryContextDelete(c->cxt);
 	hash_search(caches, &key, HASH_REMOVE, NULL);
-	/* the trust is the relation's and index's, shared by both variants */
-	key.indexonly = !key.indexonly;
-	if (hash_search(caches, &key, HASH_FIND, NULL) == NULL)
+	/* the trust is the relation's and index's, shared by every variant */
+	if (!has_variant(&key))
 		mp_witness_forget(key.relid, key.indexid);
 }
 
@@ -331,7 +351,8 @@ mp_cache_sweep(void)
 		{
 			c->recheck = false;
 			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->key.relid)) ||
-				!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->key.indexid)))
+				!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->key.indexid)) ||
+				!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->rowrelid)))
 				cache_free(c);	/* removing the current element is allowed */
 		}
 	mp_settings_sweep();
@@ -416,6 +437,7 @@ mp_cache_for(MpLookup *lk)
 	memset(&key, 0, sizeof(key));	/* hashed as bytes: no stray padding */
 	key.relid = lk->ik->relid;
 	key.indexid = lk->ik->indexid;
+	key.rowtype = RelationGetDescr(lk->rowrel)->tdtypeid;
 	key.indexonly = lk->ik->indexonly;
 	c = hash_search(caches, &key, HASH_FIND, NULL);
 	if (c)
@@ -461,6 +483,7 @@ mp_cache_for(MpLookup *lk)
 		c = hash_search(caches, &key, HASH_ENTER, &found);
 		memset((char *) c + sizeof(MpCacheKey), 0, sizeof(MpCache) - sizeof(MpCacheKey));
 		built = c;
+		c->rowrelid = RelationGetRelid(lk->rowrel);
 		c->cxt = cxt;
 		c->last_call = mp_current_call;
 		c->stats_dp = InvalidDsaPointer;

@@ -54,17 +54,23 @@ typedef struct MpEntryRef
 	MpEntry    *entry;
 } MpEntryRef;
 
-/* What names a cache: a relation, the index it is looked up through. */
+/*
+ * What names a cache: a relation, the index it is looked up through, and
+ * the row type its rows are formed in (the relation's own, or for a leaf
+ * partition of the same layout its partitioned table's, parts.c).
+ */
 typedef struct MpCacheKey
 {
 	Oid			relid;
 	Oid			indexid;
+	Oid			rowtype;
 	bool		indexonly;		/* rows hold only the index's columns */
 } MpCacheKey;
 
 typedef struct MpCache
 {
 	MpCacheKey	key;			/* first: the backend's hash table of caches */
+	Oid			rowrelid;		/* the relation of the key's row type */
 	MemoryContext cxt;			/* the cache's own memory: index, bitmap */
 	Size		overhead;		/* that memory, as counted */
 	bool		recheck;		/* an invalidation named its relation */

@@ -68,6 +68,7 @@ mp_lookup_open(MpLookup *lk, MpIndexedRel *ik, bool via_spi, Bitmapset *cols)
 	lk->ik = ik;
 	lk->heap = table_open(ik->relid, AccessShareLock);
 	lk->index = index_open(ik->indexid, AccessShareLock);
+	lk->rowrel = lk->heap;
 	lk->via_spi = via_spi;
 	lk->cols = cols;
 
@@ -122,10 +123,10 @@ rows_by_key(MpRows *out, int nd, HeapTuple *rows, TransactionId *xmins,
 }
 
 /*
- * A copy of a heap tuple whose t_data is a composite datum of the relation's
- * row type, with external TOAST values fetched (a TOAST pointer must not
- * outlive the snapshot that read it).  Columns added since the tuple was
- * written read as their defaults, as for any short composite.
+ * A copy of a heap tuple whose t_data is a composite datum of desc's row
+ * type (the lookup's rowrel's), with external TOAST values fetched (a TOAST
+ * pointer must not outlive the snapshot that read it).  Columns added since
+ * the tuple was written read as their defaults, as for any short composite.
  */
 static HeapTuple
 row_copy(HeapTuple tuple, TupleDesc desc)
@@ -223,7 +224,7 @@ static void
 lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 {
 	MpIndexedRel *ik = lk->ik;
-	TupleDesc	desc = RelationGetDescr(lk->heap);
+	TupleDesc	desc = RelationGetDescr(lk->rowrel);
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	ScanKeyData skeys[2];
@@ -393,7 +394,7 @@ mp_lookup_unchanged(MpLookup *lk, ItemPointer tid, TransactionId xmin,
 void
 mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 {
-	TupleDesc	desc = RelationGetDescr(lk->heap);
+	TupleDesc	desc = RelationGetDescr(lk->rowrel);
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	int			cap = 1024;
@@ -497,7 +498,7 @@ static void
 lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 {
 	MemoryContext callcxt = CurrentMemoryContext;
-	TupleDesc	desc = RelationGetDescr(lk->heap);
+	TupleDesc	desc = RelationGetDescr(lk->rowrel);
 	AttrNumber *attnos = palloc(sizeof(AttrNumber) * desc->natts);
 	int			natts = 0;
 	bool		wholerow = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, lk->cols);

@@ -23,6 +23,9 @@ typedef struct MpLookup
 	MpIndexedRel *ik;
 	Relation	heap;
 	Relation	index;
+	Relation	rowrel;			/* its rows are of this relation's row type:
+								 * heap, or for a leaf of the same layout
+								 * the partitioned table (parts.c) */
 	bool		via_spi;		/* row-level security applies */
 	Bitmapset  *cols;			/* columns to read when via_spi */
 	SortSupportData ssup;		/* the index's order on its first column */

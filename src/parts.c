@@ -49,6 +49,7 @@ typedef struct MpPartNode
 	PartitionKey key;			/* NULL: every partition holds any key */
 	PartitionDesc desc;
 	int		   *child;			/* per partition: leaf >= 0, or -1 - node */
+	int			last;			/* range: the bound offset of the last key */
 } MpPartNode;
 
 /* Whether a level's partition key routes keys of ik's lookup column. */
@@ -117,9 +118,12 @@ leaf_open(MpParts *p, MpLeaf *leaf)
 	leaf->ik.attno = get_attnum(leaf->relid, leaf->colname);
 	leaf->ik.indexonly = false;	/* its columns are not the root's */
 	mp_lookup_open(&leaf->lk, &leaf->ik, false, NULL);
-	mp_cache_begin(&leaf->use, &leaf->lk, p->cacheable);
 	leaf->map = convert_tuples_by_name(RelationGetDescr(leaf->lk.heap),
 									   RelationGetDescr(p->root->heap));
+	/* rows of the same layout are formed in the type they are returned as */
+	if (leaf->map == NULL)
+		leaf->lk.rowrel = p->root->heap;
+	mp_cache_begin(&leaf->use, &leaf->lk, p->cacheable);
 	table_close(rel, NoLock);	/* the leaf's lookup has it open */
 	leaf->opened = true;
 }
@@ -142,6 +146,7 @@ add_level(MpParts *p, Relation rel, Oid indexid, AttrNumber attno)
 	node->key = routes_by(key, attno, p->root->ik) ? key : NULL;
 	node->desc = desc;
 	node->child = palloc(sizeof(int) * Max(desc->nparts, 1));
+	node->last = -2;
 	p->nnodes++;
 
 	colname = get_attname(RelationGetRelid(rel), attno, false);
@@ -188,6 +193,27 @@ mp_parts_close(MpParts *p)
 		table_close(p->nodes[i].rel, NoLock);
 }
 
+/*
+ * Whether key is in the range between the bounds at offsets "offset" and
+ * "offset" + 1 (what partition_range_datum_bsearch() gives for it): at least
+ * the first, below the second.  Offset -1 is below every bound; -2, none.
+ */
+static bool
+in_range_slot(PartitionKey pk, PartitionBoundInfo bounds, int offset, Datum key)
+{
+	if (offset < -1)
+		return false;
+	if (offset + 1 < bounds->ndatums &&
+		partition_rbound_datum_cmp(pk->partsupfunc, pk->partcollation,
+								   bounds->datums[offset + 1], bounds->kind[offset + 1],
+								   &key, 1) <= 0)
+		return false;
+	return offset < 0 ||
+		partition_rbound_datum_cmp(pk->partsupfunc, pk->partcollation,
+								   bounds->datums[offset], bounds->kind[offset],
+								   &key, 1) <= 0;
+}
+
 /* The partition of a routing level that can hold key, or -1. */
 static int
 route(MpPartNode *node, Datum key)
@@ -216,9 +242,12 @@ route(MpPartNode *node, Datum key)
 				part = bounds->indexes[offset];
 			break;
 		case PARTITION_STRATEGY_RANGE:
-			offset = partition_range_datum_bsearch(pk->partsupfunc, pk->partcollation,
-												   bounds, 1, &key, &equal);
-			part = bounds->indexes[offset + 1];
+			/* a chunk's keys come in runs of one partition: try the last */
+			if (!in_range_slot(pk, bounds, node->last, key))
+				node->last = partition_range_datum_bsearch(pk->partsupfunc,
+														   pk->partcollation,
+														   bounds, 1, &key, &equal);
+			part = bounds->indexes[node->last + 1];
 			break;
 	}
 	if (part < 0)
@@ -274,9 +303,14 @@ reach(MpParts *p, int n, int g, Datum key, LeafKeys *lists)
 
 /*
  * A row of a leaf in the partitioned table's layout: the leaf's own row when
- * the layouts agree (it then still carries the leaf's row type, which the
- * result replaces where a composite is returned: mp_row_datum()), else a
- * converted copy, formed as a datum of the partitioned table's type.
+ * the layouts agree, else a converted copy, formed as a datum of the
+ * partitioned table's type.  The leaf's own row is of that type too when
+ * this call's lookup formed it; its cache may also hold rows that a call on
+ * the leaf itself (or through another partitioned table) formed in its own
+ * type, which the result converts where a composite is returned
+ * (mp_row_datum()).  Rows formed in the type they are read as spare every
+ * read the slow path of the check some servers make of a composite's type
+ * against the descriptor it is read with.
  */
 static HeapTuple
 root_row(MpLeaf *leaf, HeapTuple row)
