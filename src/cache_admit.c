@@ -4,19 +4,24 @@
  *		Admission: which missed keys a cache stores.
  *
  * A cache stores every miss, until a whole cache's worth of evictions finds
- * that fewer than 1 in 16 of the evicted entries were ever served (a cache's
+ * that fewer than half of the evicted entries were ever served (a cache's
  * worth: cache_size, or the entries it holds when memory, not cache_size,
- * forces the evictions; at least 64): its keys rarely come back (a chunk's link rows, when each
+ * forces the evictions; at least 64).  Storing a row and evicting it later
+ * costs about what the lookup a hit saves, so below that the cache costs more
+ * than it gives: its keys rarely come back (a chunk's link rows, when each
  * source is asked for once; rows reached through a table far larger than the
- * cache), and storing them costs more than it gives.  From then on, a key is
- * stored on its second miss, if it comes back within cache_size (to
+ * cache, or a cache_size smaller than what a chunk needs).  From then on, a
+ * key is stored on its second miss, if it comes back within cache_size (to
  * 2 * cache_size) misses: one that comes back later would have been evicted
  * before its reuse anyway.  Keys missed once are marked in a bitmap by their
  * hash, cleared every 2 * cache_size marks, with 8 bits per mark so that a
  * collision, which only stores a key early, is rare.  The cache stores every
- * miss again when the next cache's worth of evictions finds 1 in 16 of them
- * served, or as soon as a call is served more of its keys than it misses.
- * What a call returns never depends on this.
+ * miss again when, over those marks, at least as many misses were second
+ * misses as first ones (about half of what it would store would then be
+ * served), or as soon as a call is served more of its keys than it misses.
+ * The evictions of entries stored on a second miss are not counted: those
+ * entries came back once already, so their share served says nothing of the
+ * others.  What a call returns never depends on this.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,6 +61,7 @@ doorkeeper_start(MpCache *c)
 	}
 	memset(c->seen, 0, nbits / BITS_PER_BYTE);
 	c->nseen = 0;
+	c->nsecond = 0;
 	c->doorkeeping = true;
 }
 
@@ -68,37 +74,43 @@ mp_admit_every(MpCache *c)
 }
 
 /*
+ * Whether fewer than half of the entries evicted since the last decision
+ * were ever served.
+ */
+static bool
+evicted_wasteful(MpCache *c)
+{
+	return (c->evicted - c->evicted_unused) * (int64) 2 < c->evicted;
+}
+
+/*
  * An entry was evicted, by cache_size or by memory (max_backend_memory, the
  * pool); "served" if it ever was.  Called before the entry is freed.
  */
 void
 mp_admit_evicted(MpCache *c, bool served)
 {
-	bool		wasteful;
-
+	if (c->doorkeeping)
+		return;					/* decided by the second misses (mp_admit) */
 	c->evicted++;
 	if (!served)
 		c->evicted_unused++;
 	if (c->evicted < Max(Min(c->cap, Max(c->nentries, 64)), 1))
 		return;
-	wasteful = c->evicted_unused * (int64) 16 > c->evicted * (int64) 15;
-	if (wasteful && !c->doorkeeping)
+	if (evicted_wasteful(c))
 		doorkeeper_start(c);
-	else if (!wasteful && c->doorkeeping)
-		mp_admit_every(c);
 	c->evicted = c->evicted_unused = 0;
 }
 
 /*
  * Whether c's entries are known not to come back: it stores only second
  * misses, or the evictions since its last decision (64 at least) found
- * fewer than 1 in 16 served.  Memory is taken from such caches first.
+ * fewer than half of them served.  Memory is taken from such caches first.
  */
 bool
 mp_admit_wasteful(MpCache *c)
 {
-	return c->doorkeeping ||
-		(c->evicted >= 64 && c->evicted_unused * (int64) 16 > c->evicted * (int64) 15);
+	return c->doorkeeping || (c->evicted >= 64 && evicted_wasteful(c));
 }
 
 /* A call was served "hits" of its keys and missed "misses". */
@@ -119,9 +131,17 @@ mp_admit(MpCache *c, uint32 hash)
 		return true;
 	bit = hash & (c->nbits - 1);
 	if (c->seen[bit / BITS_PER_BYTE] & (1 << (bit % BITS_PER_BYTE)))
+	{
+		c->nsecond++;
 		return true;
+	}
 	c->seen[bit / BITS_PER_BYTE] |= 1 << (bit % BITS_PER_BYTE);
 	if (++c->nseen >= 2 * Max(c->window, 1))
-		doorkeeper_start(c);
+	{
+		if (c->nsecond >= c->nseen)
+			mp_admit_every(c);	/* keys come back: store every miss */
+		else
+			doorkeeper_start(c);
+	}
 	return false;
 }

@@ -100,6 +100,7 @@ typedef struct MpCache
 	bits8	   *seen;			/* keys missed once, a bit per hash value */
 	uint32		nbits;			/* bits in seen, a power of 2 */
 	int			nseen;			/* keys marked since seen was cleared */
+	int			nsecond;		/* second misses since then (stored) */
 	int			window;			/* misses a key is remembered for, about */
 } MpCache;
 
