@@ -1,9 +1,12 @@
 """Instances are reused across chunks for the same row, never when the
-server returned another version of it, and never across schemas."""
+server returned another version of it, and never across schemas; they are
+built as Model.from_db builds them."""
 from django.db import connection
+from django.db.models import signals
 from django.test import TestCase
 
 from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
+from memoized_prefetch.django.instances import _plain_init, plain_from_db
 from tests.bookshop.models import Author, Book, Category, Publisher
 from tests.helpers import make_bookstore
 
@@ -160,3 +163,78 @@ class SchemaSwitching(TestCase):
         self.assertEqual(results.keys(), {"public", "tenant_b"})
         self.set_schema("tenant_b")
         self.assertEqual(Book.objects.get(pk=0).author.name, "Tenant B")
+
+
+class CountingAuthor(Author):
+    """An author whose __init__ does more than Model's."""
+
+    class Meta:
+        proxy = True
+        app_label = "bookshop"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.counted = True
+
+
+class InstancesAsFromDb(TestCase):
+    """The instances the adapter builds are those Model.from_db builds of
+    the same rows, with Model's signals sent for each."""
+
+    @classmethod
+    def setUpTestData(cls):
+        make_bookstore()
+
+    def chunk(self):
+        prefetcher = MemoizedPrefetch(
+            MemoizedPrefetchConfig(Author, ["author", "translator"]),
+            MemoizedPrefetchConfig(Category, ["categories"], is_many_to_many=True))
+        chunk = list(Book.objects.order_by("pk")[:60])
+        prefetcher.process_chunk(chunk)
+        return chunk
+
+    @staticmethod
+    def fields(obj):
+        return {k: v for k, v in obj.__dict__.items() if k != "_state"}
+
+    def test_same_as_from_db(self):
+        chunk = self.chunk()
+        built = [b.author for b in chunk] + [b.translator for b in chunk if b.translator_id]
+        built += [c for b in chunk for c in b.categories.all()]
+        self.assertGreater(len(built), 60)
+        for inst in built:
+            plain = type(inst).objects.get(pk=inst.pk)
+            self.assertIs(type(inst), type(plain))
+            self.assertEqual(self.fields(inst), self.fields(plain))
+            self.assertEqual((inst._state.db, inst._state.adding),
+                             (plain._state.db, plain._state.adding))
+            self.assertEqual(inst, plain)
+
+    def test_init_signals_sent(self):
+        seen = []
+
+        def pre(sender, args, **kwargs):
+            seen.append(("pre", args[0]))
+
+        def post(sender, instance, **kwargs):
+            seen.append(("post", instance.pk))
+        signals.pre_init.connect(pre, sender=Author)
+        signals.post_init.connect(post, sender=Author)
+        try:
+            chunk = self.chunk()
+        finally:
+            signals.pre_init.disconnect(pre, sender=Author)
+            signals.post_init.disconnect(post, sender=Author)
+        authors = {b.author_id for b in chunk} | {b.translator_id for b in chunk if b.translator_id}
+        self.assertEqual(sorted(pk for kind, pk in seen if kind == "post"), sorted(authors))
+        self.assertEqual(sorted(pk for kind, pk in seen if kind == "pre"), sorted(authors))
+
+    def test_own_init_is_run(self):
+        attnames = [f.attname for f in CountingAuthor._meta.concrete_fields]
+        author = Author.objects.order_by("pk").first()
+        values = [getattr(author, a) for a in attnames]
+        self.assertFalse(_plain_init(CountingAuthor, attnames))
+        self.assertTrue(_plain_init(Author, attnames))
+        made = plain_from_db(CountingAuthor, "default", attnames)(values)
+        self.assertTrue(made.counted)
+        self.assertEqual(made, CountingAuthor.objects.get(pk=author.pk))

@@ -9,7 +9,10 @@ from collections import OrderedDict
 from operator import itemgetter
 
 from django.db import router
-from django.db.models import QuerySet, prefetch_related_objects
+from django.db.models import Model, QuerySet, prefetch_related_objects, signals
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
 
 from .sql import (
     Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain,
@@ -40,12 +43,13 @@ def builder(shape: Shape):
         return row
 
     if shape.plain:
+        make = plain_from_db(model, alias, attnames)
         if converters:
             def build(values):
-                return model.from_db(alias, attnames, converted(values))
+                return make(converted(values))
         else:
             def build(values):
-                return model.from_db(alias, attnames, values[:n])
+                return make(values[:n])
         return build
 
     start = shape.start
@@ -62,6 +66,53 @@ def builder(shape: Shape):
             setattr(obj, attr_name, row[col_pos])
         return obj
     return build
+
+
+def _plain_init(model, attnames) -> bool:
+    """Whether ``Model.__init__`` of ``model`` does nothing for a row of
+    every concrete field beyond setting ``_state`` and the fields' values in
+    the instance dict: neither the model nor a class after Model in its MRO
+    has an ``__init__`` of its own, ``from_db`` is Model's, and each field's
+    attribute is a plain deferred attribute (a foreign key's clears a field
+    cache that a new instance does not have)."""
+    if model._meta.abstract or model.__init__ is not Model.__init__ or (
+            model.from_db.__func__ is not Model.from_db.__func__):
+        return False
+    mro = model.__mro__
+    if any("__init__" in k.__dict__ for k in mro[mro.index(Model) + 1:] if k is not object):
+        return False
+    for name in attnames:
+        attr = next((k.__dict__[name] for k in mro if name in k.__dict__), None)
+        if type(attr) not in (DeferredAttribute, ForeignKeyDeferredAttribute):
+            return False
+    return True
+
+
+def plain_from_db(model, alias, attnames):
+    """``lambda values: model.from_db(alias, attnames, values)`` for values
+    of every concrete field, in their order.  Where ``_plain_init`` holds
+    and no ``pre_init``/``post_init`` receiver listens (asked at each
+    instance), the instance is made as ``Model.__init__`` makes it, without
+    its per-field ``setattr`` calls: a third of the time of building the
+    rows of a chunk."""
+    if not _plain_init(model, attnames):
+        return lambda values: model.from_db(alias, attnames, values)
+    new = object.__new__
+    pre = signals.pre_init.has_listeners
+    post = signals.post_init.has_listeners
+
+    def make(values):
+        if pre(model) or post(model):
+            return model.from_db(alias, attnames, values)
+        obj = new(model)
+        state = ModelState()
+        state.adding = False
+        state.db = alias
+        d = obj.__dict__
+        d["_state"] = state
+        d.update(zip(attnames, values))
+        return obj
+    return make
 
 
 def clone(inst):
