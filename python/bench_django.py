@@ -563,9 +563,9 @@ def main():
           "ms beyond load: prefetching and reading, without loading the books")
     print("medians, ms per chunk: " + "; ".join(parts))
     print()
-    print("adapter / seed algorithm:   %.2fx per chunk, %.2fx beyond load (target <= 0.7x)"
+    print("adapter / seed algorithm:   %.2fx per chunk, %.2fx beyond load (target <= 0.5x)"
           % (c[4] / b[4], c[5] / b[5]))
-    print("adapter / prefetch_related: %.2fx per chunk, %.2fx beyond load (target <= 0.25x)"
+    print("adapter / prefetch_related: %.2fx per chunk, %.2fx beyond load (target <= 0.15x)"
           % (c[4] / a[4], c[5] / a[5]))
     print()
     nauthors, hits, misses, evictions, nchunks = server_hit_rate()

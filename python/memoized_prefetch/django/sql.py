@@ -57,7 +57,9 @@ class Shape:
     start: int = 0
     related_populators: list = _field(default_factory=list)
     annotations: list = _field(default_factory=list)  # [(name, position)]
-    build: Optional[Callable] = None  # build(row) -> instance, set by instances.Target
+    # build() -> the function making an instance of a row, for one batch of
+    # rows; set by instances.Target
+    build: Optional[Callable] = None
 
 
 def is_plain(qs: QuerySet, ordered: bool) -> bool:
