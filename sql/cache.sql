@@ -160,7 +160,7 @@ SELECT * FROM my_stats;
 SELECT count(*) FROM memoized_prefetch.fk('book', ARRAY[2, 4, 5]::bigint[], '{author_id}', NULL::author);
 SELECT * FROM my_stats;
 
--- admission: once a cache's worth of evictions (4) finds fewer than 1 in 16
+-- admission: once a cache's worth of evictions (4) finds fewer than half
 -- of the evicted entries served, a key is stored only on its second miss; a
 -- call served more keys than it misses stores every miss again.  Results are
 -- complete throughout.
