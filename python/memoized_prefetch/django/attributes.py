@@ -149,6 +149,7 @@ class M2MLink:
     source_key: Field  # what the link rows hold of the source
     source_attname: str
     model: type  # the link table's (through) model
+    shared_targets = True  # many sources link to each target
 
     @classmethod
     def resolve(cls, attr: Attr, config: MemoizedPrefetchConfig) -> M2MLink:
@@ -189,6 +190,7 @@ class ReverseLink:
     source_key: Field  # the field of the source the key refers to
     source_attname: str
     model: type  # the target model
+    shared_targets = False  # a target row has one source value
 
     @classmethod
     def resolve(cls, attr: Attr) -> ReverseLink:

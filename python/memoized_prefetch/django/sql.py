@@ -199,24 +199,44 @@ def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
     changed (see fk_delta_statement), and each target once: a row is (key,
     digest, the source values linked to it, columns..., marker), in key
     order, so that appending a target to each of its sources in turn gives
-    every source its targets in m2m()'s order."""
+    every source its targets in m2m()'s order.
+
+    Where many sources share a target (``link.shared_targets``: m2m()), the
+    call gives only the targets' keys, and each target row is read once by
+    fk() on the target table (from its cache), in the same statement and
+    snapshot, rather than aggregated from every link's copy of it; not when
+    the target's primary key is itself a relation (multi-table inheritance),
+    which fk() would follow."""
     connection = shape.connection
     qn = connection.ops.quote_name
     ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
     keys_sql, keys = _id_array([h[0] for h in held], shape.model._meta.pk, connection)
     call, call_params = link.call(qn, shape.type_sql, ids_sql, ids)
-    sql = ("WITH mp_a AS MATERIALIZED (SELECT (s.target).%s AS k, (array_agg(s.target))[1] AS t, "
-           "array_agg(s.source_id) AS s FROM %s s GROUP BY 1) "
+    extra = []
+    pk = shape.model._meta.pk
+    if link.shared_targets and not pk.is_relation:
+        targets = ("WITH mp_g AS MATERIALIZED (SELECT (s.target).%s AS k, "
+                   "array_agg(s.source_id) AS s FROM %s s GROUP BY 1), "
+                   "mp_t AS MATERIALIZED (SELECT (f.target).%s AS k, f.target AS t FROM "
+                   "%s.fk(%%s::regclass, (SELECT array_agg(k) FROM mp_g), %%s::text[], "
+                   "NULL::%s) f) "
+                   "SELECT g.k, t.t, g.s FROM mp_g g JOIN mp_t t ON t.k = g.k" % (
+                       shape.pk_column, call, shape.pk_column, SCHEMA, shape.type_sql))
+        extra = [qn(shape.model._meta.db_table), [pk.column]]
+    else:
+        targets = ("SELECT (s.target).%s AS k, (array_agg(s.target))[1] AS t, "
+                   "array_agg(s.source_id) AS s FROM %s s GROUP BY 1" % (shape.pk_column, call))
+    sql = ("WITH mp_a AS MATERIALIZED (%s) "
            "SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, x.s, %s, NULL::%s FROM "
            "(SELECT a.k, a.t, a.s, a.d, coalesce(h.d = a.d, false) AS same FROM "
            "(SELECT b.k, b.t, b.s, %s AS d FROM mp_a b) a "
            "LEFT JOIN unnest(%s, %%s::text[], %%s::oid[]) h(k, d, r) "
            "ON h.k = a.k AND h.r = pg_typeof(a.t)::oid) x ORDER BY x.k" % (
-               shape.pk_column, call,
+               targets,
                ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
                          for c in shape.columns),
                shape.type_sql, digest_sql("b.t"), keys_sql))
-    params = call_params + [keys, [h[1] for h in held], [int(h[2]) for h in held]]
+    params = call_params + extra + [keys, [h[1] for h in held], [int(h[2]) for h in held]]
     return sql, params
 
 
