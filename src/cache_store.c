@@ -352,7 +352,8 @@ mp_cache_sweep(void)
 			c->recheck = false;
 			if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->key.relid)) ||
 				!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->key.indexid)) ||
-				!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->rowrelid)))
+				(c->rowrelid != c->key.relid &&
+				 !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(c->rowrelid))))
 				cache_free(c);	/* removing the current element is allowed */
 		}
 	mp_settings_sweep();

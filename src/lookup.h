@@ -62,11 +62,9 @@ typedef struct MpRows
 
 /*
  * A user column of such a row, read with desc, the descriptor of the table
- * looked up: heap_getattr() without the check some servers' heap_getattr()
- * makes of a composite datum's type against desc.  A leaf partition's row
- * (its own row type, the partitioned table's layout) read through the
- * partitioned table's descriptor takes that check's slow path, a type cache
- * lookup, at every row.
+ * looked up (whose row type the row has): heap_getattr() without the call of
+ * the check some servers' heap_getattr() makes of a composite datum's type
+ * against desc, at every read of our own rows' key columns.
  */
 static inline Datum
 mp_row_getattr(HeapTuple row, int attnum, TupleDesc desc, bool *isnull)

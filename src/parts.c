@@ -120,7 +120,11 @@ leaf_open(MpParts *p, MpLeaf *leaf)
 	mp_lookup_open(&leaf->lk, &leaf->ik, false, NULL);
 	leaf->map = convert_tuples_by_name(RelationGetDescr(leaf->lk.heap),
 									   RelationGetDescr(p->root->heap));
-	/* rows of the same layout are formed in the type they are returned as */
+	/*
+	 * Rows of the same layout are formed in the type they are returned as,
+	 * so that no read of them takes the slow path of the check some servers
+	 * make of a composite's type against the descriptor it is read with.
+	 */
 	if (leaf->map == NULL)
 		leaf->lk.rowrel = p->root->heap;
 	mp_cache_begin(&leaf->use, &leaf->lk, p->cacheable);
@@ -302,15 +306,10 @@ reach(MpParts *p, int n, int g, Datum key, LeafKeys *lists)
 }
 
 /*
- * A row of a leaf in the partitioned table's layout: the leaf's own row when
- * the layouts agree, else a converted copy, formed as a datum of the
- * partitioned table's type.  The leaf's own row is of that type too when
- * this call's lookup formed it; its cache may also hold rows that a call on
- * the leaf itself (or through another partitioned table) formed in its own
- * type, which the result converts where a composite is returned
- * (mp_row_datum()).  Rows formed in the type they are read as spare every
- * read the slow path of the check some servers make of a composite's type
- * against the descriptor it is read with.
+ * A row of a leaf in the partitioned table's layout and row type: the leaf's
+ * own row when the layouts agree (its lookup formed it in that type, and its
+ * cache for that type holds only such rows, see leaf_open()), else a
+ * converted copy, formed as a datum of the partitioned table's type.
  */
 static HeapTuple
 root_row(MpLeaf *leaf, HeapTuple row)

@@ -137,10 +137,10 @@ mp_result_check(MpResult *res, const Oid *leadtypes, TupleDesc rowdesc)
 }
 
 /*
- * A target row as a composite datum of the target's row type, allocated in
- * cxt when it must be copied: a leaf partition's row, kept in the leaf's
- * layout when it is the partitioned table's (parts.c), still carries the
- * leaf's row type.
+ * A target row as a composite datum of the target's row type.  The lookups
+ * form every row in its target's type (a leaf partition's in its partitioned
+ * table's, parts.c), so it is returned as it is; a row of any other type
+ * would be copied, in cxt, as a datum of the target's.
  */
 Datum
 mp_row_datum(HeapTuple row, TupleDesc rowdesc, MemoryContext cxt)

@@ -210,10 +210,10 @@ def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
     connection = shape.connection
     qn = connection.ops.quote_name
     ids_sql, ids = _id_array(values, link.source_key, connection, wrap)
-    keys_sql, keys = _id_array([h[0] for h in held], shape.model._meta.pk, connection)
+    pk = shape.model._meta.pk
+    keys_sql, keys = _id_array([h[0] for h in held], pk, connection)
     call, call_params = link.call(qn, shape.type_sql, ids_sql, ids)
     extra = []
-    pk = shape.model._meta.pk
     if link.shared_targets and not pk.is_relation:
         targets = ("WITH mp_g AS MATERIALIZED (SELECT (s.target).%s AS k, "
                    "array_agg(s.source_id) AS s FROM %s s GROUP BY 1), "
