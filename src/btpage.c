@@ -23,6 +23,7 @@
 #include "access/relscan.h"
 
 #include "btpage.h"
+#include "lookup.h"
 
 /*
  * The leaf page the scan is on (InvalidBlockNumber if none), and in *nitems
@@ -49,15 +50,13 @@ mp_btpage_current(IndexScanDesc scan, int *nitems)
  * key with "key".
  */
 static int
-compare_item(IndexScanDesc scan, SortSupport ssup, int item, Datum key)
+compare_item(IndexScanDesc scan, MpLookup *lk, int item, Datum key)
 {
 	BTScanOpaque so = (BTScanOpaque) scan->opaque;
 	IndexTuple	itup = (IndexTuple) (so->currTuples +
 									 so->currPos.items[item].tupleOffset);
-	bool		isnull;
-	Datum		itemkey = index_getattr(itup, 1, scan->xs_itupdesc, &isnull);
 
-	return ApplySortComparator(itemkey, isnull, key, false, ssup);
+	return mp_key_compare_itup(lk, itup, scan->xs_itupdesc, key);
 }
 
 /*
@@ -65,13 +64,13 @@ compare_item(IndexScanDesc scan, SortSupport ssup, int item, Datum key)
  * scan should descend the index again.
  */
 bool
-mp_btpage_beyond(IndexScanDesc scan, SortSupport ssup, Datum key)
+mp_btpage_beyond(IndexScanDesc scan, MpLookup *lk, Datum key)
 {
 	BTScanOpaque so = (BTScanOpaque) scan->opaque;
 
 	if (!BTScanPosIsValid(so->currPos) || so->currTuples == NULL)
 		return true;
-	return compare_item(scan, ssup, so->currPos.lastItem, key) < 0;
+	return compare_item(scan, lk, so->currPos.lastItem, key) < 0;
 }
 
 /*
@@ -83,7 +82,7 @@ mp_btpage_beyond(IndexScanDesc scan, SortSupport ssup, Datum key)
  * current entry is dead (kill_prior_tuple) is pending for the item left.
  */
 void
-mp_btpage_skip_to(IndexScanDesc scan, SortSupport ssup, Datum key)
+mp_btpage_skip_to(IndexScanDesc scan, MpLookup *lk, Datum key)
 {
 	BTScanOpaque so = (BTScanOpaque) scan->opaque;
 	int			lo = so->currPos.itemIndex + 1;
@@ -94,7 +93,7 @@ mp_btpage_skip_to(IndexScanDesc scan, SortSupport ssup, Datum key)
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		if (compare_item(scan, ssup, mid, key) < 0)
+		if (compare_item(scan, lk, mid, key) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;

@@ -11,10 +11,11 @@
 
 #include "access/genam.h"
 #include "storage/block.h"
-#include "utils/sortsupport.h"
+
+#include "lookup.h"
 
 extern BlockNumber mp_btpage_current(IndexScanDesc scan, int *nitems);
-extern bool mp_btpage_beyond(IndexScanDesc scan, SortSupport ssup, Datum key);
-extern void mp_btpage_skip_to(IndexScanDesc scan, SortSupport ssup, Datum key);
+extern bool mp_btpage_beyond(IndexScanDesc scan, MpLookup *lk, Datum key);
+extern void mp_btpage_skip_to(IndexScanDesc scan, MpLookup *lk, Datum key);
 
 #endif							/* MP_BTPAGE_H */

@@ -505,12 +505,8 @@ mp_cache_for(MpLookup *lk)
 		c->index_bytes = (Size) c->index->size * sizeof(MpEntryRef);
 		dlist_init(&c->lru);
 		get_typlenbyval(lk->ik->keytype, &c->typlen, &c->typbyval);
-		fmgr_info_cxt(lk->ik->hashproc, &c->hashfn, cxt);
+		mp_key_support(lk->ik, lk->index, &c->ssup, &c->hashfn, cxt);
 		c->collation = lk->ik->collation;
-		c->ssup.ssup_cxt = cxt;
-		c->ssup.ssup_collation = lk->ik->collation;
-		c->ssup.ssup_attno = 1;
-		mp_sortsupport_from_index(lk->index, &c->ssup);
 		MemoryContextSwitchTo(old);
 	}
 	PG_CATCH();

@@ -63,6 +63,7 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 	Datum	   *elems;
 	bool	   *nulls;
 	Datum	   *keys;
+	MpRecordCoercion rc;		/* composite ids: how records become keys */
 	int			nelems;
 	int			n = 0;
 	int			i;
@@ -121,9 +122,15 @@ mp_call_begin(MpCall *call, MpPlan *plan, ArrayType *ids)
 					  &elems, &nulls, &nelems);
 	call->ids = palloc(sizeof(Datum) * Max(nelems, 1));
 	keys = palloc(sizeof(Datum) * Max(nelems, 1));
+	memset(&rc, 0, sizeof(rc));
 	for (i = 0; i < nelems; i++)
 	{
-		if (nulls[i] || !mp_coerce(&plan->idcoerce, elems[i], &keys[n]))
+		if (nulls[i])
+			continue;
+		if (plan->irels[0].nkeys > 1 ?
+			!mp_coerce_record(&rc, &plan->irels[0],
+							  DatumGetHeapTupleHeader(elems[i]), &keys[n]) :
+			!mp_coerce(&plan->idcoerce, elems[i], &keys[n]))
 			continue;
 		call->ids[n] = elems[i];
 		n++;
@@ -166,6 +173,19 @@ typedef struct Batch
 	Datum	   *keys;
 	int		   *refs;
 } Batch;
+
+/* The key a composite foreign key of row (of desc) holds, if any. */
+static bool
+hop_key(MpHop *hop, MpIndexedRel *ik, HeapTuple row, TupleDesc desc, Datum *key)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+	int			i;
+
+	for (i = 0; i < ik->nkeys; i++)
+		values[i] = mp_row_getattr(row, hop->attnos[i], desc, &nulls[i]);
+	return mp_key_from_values(ik, hop->coerces, values, nulls, key);
+}
 
 /*
  * Follow every path from the rows "start" (of targets[0]).  Returns
@@ -226,8 +246,10 @@ mp_call_walk(MpCall *call, HeapTuple *start, int nstart)
 
 				if (cur[ref] == NULL)
 					continue;
-				value = mp_row_getattr(cur[ref], hop->attno, desc, &isnull);
-				if (isnull || !mp_coerce(&hop->coerce, value, &value))
+				if (hop->attnos ? !hop_key(hop, &call->plan->irels[hop->irel],
+										   cur[ref], desc, &value) :
+					((value = mp_row_getattr(cur[ref], hop->attno, desc, &isnull)),
+					 isnull || !mp_coerce(&hop->coerce, value, &value)))
 				{
 					cur[ref] = NULL;
 					continue;

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * keys.c
- *		Values made into keys of an index: coercion to the key type, and key
- *		sets (sorted, distinct keys with the map back to the inputs).
+ *		Values made into keys of an index: coercion to the key type, key
+ *		sets (sorted, distinct keys with the map back to the inputs), and
+ *		composite keys (records of a key's columns).
  *
  * Keys are compared only with the btree comparison of the index they are
  * looked up in, so "equal" here means exactly what it means to the index
@@ -12,8 +13,10 @@
  */
 #include "postgres.h"
 
-#include "catalog/pg_type.h"
 #include "access/stratnum.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_oper.h"
@@ -21,6 +24,7 @@
 #include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/typcache.h"
 
 #include "lookup.h"
 
@@ -29,7 +33,8 @@
  * types are binary compatible, narrowed when they are wider integers, through
  * an implicit cast otherwise, and, when
  * "strings" is set, by the key type's input function for string types (what
- * an untyped literal such as '{1,2}' resolves to).  Anything else would not
+ * an untyped literal such as '{1,2}' resolves to) and for the fields of a
+ * record left unknown (ROW('1', '2')).  Anything else would not
  * compare as the plain join does, so it is an error.
  */
 void
@@ -76,7 +81,7 @@ mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype, bool strings,
 		fmgr_info_cxt(funcid, &c->func, cxt);
 		return;
 	}
-	if (strings && TypeCategory(src) == TYPCATEGORY_STRING)
+	if (strings && (TypeCategory(src) == TYPCATEGORY_STRING || src == UNKNOWNOID))
 	{
 		Oid			outfunc;
 		Oid			infunc;
@@ -368,4 +373,297 @@ mp_keyset_find(const MpKeySet *ks, const int *order, SortSupport ssup, Datum key
 			hi = mid - 1;
 	}
 	return -1;
+}
+
+/* ---------- composite keys ---------- */
+
+/*
+ * A composite key is a record of the key's columns (MpIndexedRel.keydesc),
+ * never with a NULL field: a row or an id with a NULL key column matches
+ * nothing, as "(a, b) = (x, y)" is then not true.  Keys are compared column
+ * by column with the index's own order of each column, and hashed by
+ * combining each column's hash of its equality (mp_key_hash_add), the same
+ * way the trigger of a tracked table hashes the rows it bumps.
+ */
+typedef struct CompositeKeys
+{
+	int			nkeys;
+	TupleDesc	keydesc;
+	SortSupport cols;			/* each column's order, from the index */
+	FmgrInfo   *hash;			/* each column's hash function */
+	Oid		   *collations;
+	Datum	   *va;				/* scratch: two keys deformed */
+	Datum	   *vb;
+	bool	   *na;
+	bool	   *nb;
+} CompositeKeys;
+
+static void
+deform_record(Datum record, TupleDesc desc, Datum *values, bool *nulls)
+{
+	HeapTupleHeader th = (HeapTupleHeader) DatumGetPointer(record);
+	HeapTupleData tuple;
+
+	tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = th;
+	heap_deform_tuple(&tuple, desc, values, nulls);
+}
+
+static int
+composite_compare(Datum x, Datum y, SortSupport ssup)
+{
+	CompositeKeys *ck = (CompositeKeys *) ssup->ssup_extra;
+	int			i;
+
+	deform_record(x, ck->keydesc, ck->va, ck->na);
+	deform_record(y, ck->keydesc, ck->vb, ck->nb);
+	for (i = 0; i < ck->nkeys; i++)
+	{
+		int			r = ApplySortComparator(ck->va[i], ck->na[i], ck->vb[i],
+											ck->nb[i], &ck->cols[i]);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+static Datum
+composite_hash(PG_FUNCTION_ARGS)
+{
+	CompositeKeys *ck = (CompositeKeys *) fcinfo->flinfo->fn_extra;
+	uint32		h = 0;
+	int			i;
+
+	deform_record(PG_GETARG_DATUM(0), ck->keydesc, ck->va, ck->na);
+	for (i = 0; i < ck->nkeys; i++)
+		h = mp_key_hash_add(h, i,
+							DatumGetUInt32(FunctionCall1Coll(&ck->hash[i],
+															 ck->collations[i],
+															 ck->va[i])));
+	PG_RETURN_UINT32(h);
+}
+
+/*
+ * The order (ssup) and, if hashfn is given and the key is hashable, the hash
+ * function of ik's keys, as its index "index" orders them, allocated in cxt.
+ */
+void
+mp_key_support(MpIndexedRel *ik, Relation index, SortSupport ssup,
+			   FmgrInfo *hashfn, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	CompositeKeys *ck;
+	int			i;
+
+	memset(ssup, 0, sizeof(SortSupportData));
+	ssup->ssup_cxt = cxt;
+	ssup->ssup_collation = ik->collation;
+	ssup->ssup_attno = 1;
+	if (ik->nkeys == 1)
+	{
+		mp_sortsupport_from_index(index, ssup);
+		if (hashfn && OidIsValid(ik->hashproc))
+			fmgr_info_cxt(ik->hashproc, hashfn, cxt);
+		MemoryContextSwitchTo(old);
+		return;
+	}
+
+	ck = palloc0(sizeof(CompositeKeys));
+	ck->nkeys = ik->nkeys;
+	ck->keydesc = CreateTupleDescCopy(ik->keydesc);	/* may outlive the plan */
+	ck->cols = palloc0(sizeof(SortSupportData) * ik->nkeys);
+	ck->hash = palloc0(sizeof(FmgrInfo) * ik->nkeys);
+	ck->collations = palloc(sizeof(Oid) * ik->nkeys);
+	ck->va = palloc(sizeof(Datum) * ik->nkeys);
+	ck->vb = palloc(sizeof(Datum) * ik->nkeys);
+	ck->na = palloc(sizeof(bool) * ik->nkeys);
+	ck->nb = palloc(sizeof(bool) * ik->nkeys);
+	for (i = 0; i < ik->nkeys; i++)
+	{
+		ck->cols[i].ssup_cxt = cxt;
+		ck->cols[i].ssup_collation = ik->cols[i].collation;
+		ck->cols[i].ssup_nulls_first =
+			(index->rd_indoption[i] & INDOPTION_NULLS_FIRST) != 0;
+		ck->cols[i].ssup_attno = i + 1;
+		mp_sortsupport_from_index(index, &ck->cols[i]);
+		ck->collations[i] = ik->cols[i].collation;
+	}
+	ssup->comparator = composite_compare;
+	ssup->ssup_extra = ck;
+	if (hashfn && OidIsValid(ik->hashproc))
+	{
+		for (i = 0; i < ik->nkeys; i++)
+			fmgr_info_cxt(ik->cols[i].hashproc, &ck->hash[i], cxt);
+		memset(hashfn, 0, sizeof(FmgrInfo));
+		hashfn->fn_addr = composite_hash;
+		hashfn->fn_oid = InvalidOid;
+		hashfn->fn_nargs = 1;
+		hashfn->fn_strict = true;
+		hashfn->fn_extra = ck;
+		hashfn->fn_mcxt = cxt;
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Compare the key of index tuple itup (the first nkeys columns of lk's
+ * index, NULLs where the index puts them) with "key".
+ */
+int
+mp_key_compare_itup(MpLookup *lk, IndexTuple itup, TupleDesc itupdesc, Datum key)
+{
+	CompositeKeys *ck;
+	Datum		kv[INDEX_MAX_KEYS];
+	bool		kn[INDEX_MAX_KEYS];
+	bool		isnull;
+	int			i;
+
+	if (lk->ik->nkeys == 1)
+	{
+		Datum		d = index_getattr(itup, 1, itupdesc, &isnull);
+
+		return ApplySortComparator(d, isnull, key, false, &lk->ssup);
+	}
+	ck = (CompositeKeys *) lk->ssup.ssup_extra;
+	deform_record(key, ck->keydesc, kv, kn);
+	for (i = 0; i < ck->nkeys; i++)
+	{
+		Datum		d = index_getattr(itup, i + 1, itupdesc, &isnull);
+		int			r = ApplySortComparator(d, isnull, kv[i], false, &ck->cols[i]);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * The key of ik made of values[i], nulls[i] (its columns in order), each
+ * coerced by coerces[i] when coerces is given: a new record in the current
+ * memory context.  False when a value is NULL or no key can equal it.
+ */
+bool
+mp_key_from_values(MpIndexedRel *ik, MpCoercion *coerces, const Datum *values,
+				   const bool *nulls, Datum *key)
+{
+	Datum		kv[INDEX_MAX_KEYS];
+	bool		kn[INDEX_MAX_KEYS];
+	int			i;
+
+	for (i = 0; i < ik->nkeys; i++)
+	{
+		if (nulls[i])
+			return false;
+		kv[i] = values[i];
+		if (coerces && !mp_coerce(&coerces[i], values[i], &kv[i]))
+			return false;
+		kn[i] = false;
+	}
+	/* the values are never TOAST pointers: rows read are flattened */
+	*key = PointerGetDatum(heap_form_tuple(ik->keydesc, kv, kn)->t_data);
+	return true;
+}
+
+/* Field "field" (0-based) of a composite key of ik. */
+Datum
+mp_key_field(MpIndexedRel *ik, Datum key, int field)
+{
+	Datum		kv[INDEX_MAX_KEYS];
+	bool		kn[INDEX_MAX_KEYS];
+
+	deform_record(key, ik->keydesc, kv, kn);
+	return kv[field];
+}
+
+/* The key of a row of ik's relation (desc), if it has one without NULLs. */
+bool
+mp_key_of_row(MpIndexedRel *ik, HeapTuple row, TupleDesc desc, Datum *key)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+	int			i;
+
+	if (ik->nkeys == 1)
+	{
+		*key = heap_getattr(row, ik->attno, desc, &nulls[0]);
+		return !nulls[0];
+	}
+	for (i = 0; i < ik->nkeys; i++)
+		values[i] = heap_getattr(row, ik->cols[i].attno, desc, &nulls[i]);
+	return mp_key_from_values(ik, NULL, values, nulls, key);
+}
+
+/*
+ * How records of the type of "record" become keys of ik: field by field, in
+ * order (dropped attributes left out), each by the rules of a single key.
+ */
+void
+mp_record_coercion(MpRecordCoercion *rc, MpIndexedRel *ik, HeapTupleHeader record,
+				   const char *what)
+{
+	Oid			typid = HeapTupleHeaderGetTypeId(record);
+	int32		typmod = HeapTupleHeaderGetTypMod(record);
+	TupleDesc	desc = lookup_rowtype_tupdesc(typid, typmod);
+	int			nfields = 0;
+	int			a;
+
+	rc->fieldno = palloc(sizeof(int) * ik->nkeys);
+	rc->coerces = palloc(sizeof(MpCoercion) * ik->nkeys);
+	for (a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		char		fieldwhat[NAMEDATALEN + 64];
+
+		if (att->attisdropped)
+			continue;
+		if (nfields < ik->nkeys)
+		{
+			snprintf(fieldwhat, sizeof(fieldwhat), "field %d of %s",
+					 nfields + 1, what);
+			mp_check_join_operator(ik->cols[nfields].coltype, att->atttypid,
+								   ik->cols[nfields].opfamily, fieldwhat, false);
+			mp_coercion_init(&rc->coerces[nfields], att->atttypid,
+							 ik->cols[nfields].keytype, true, CurrentMemoryContext,
+							 fieldwhat);
+			rc->fieldno[nfields] = a;
+		}
+		nfields++;
+	}
+	if (nfields != ik->nkeys)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s of type %s have %d fields, but the key of \"%s\" has %d columns",
+						what, format_type_be(typid), nfields,
+						get_rel_name(ik->relid), ik->nkeys),
+				 errhint("Pass records of the key's columns in the key's order.")));
+	rc->desc = CreateTupleDescCopy(desc);
+	rc->values = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	rc->nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
+	ReleaseTupleDesc(desc);
+	rc->typid = typid;
+	rc->typmod = typmod;
+}
+
+/* The key of ik that the record "record" equals; false when none can. */
+bool
+mp_coerce_record(MpRecordCoercion *rc, MpIndexedRel *ik, HeapTupleHeader record,
+				 Datum *key)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+	int			i;
+
+	if (rc->typid != HeapTupleHeaderGetTypeId(record) ||
+		rc->typmod != HeapTupleHeaderGetTypMod(record))
+		mp_record_coercion(rc, ik, record, "source_ids elements");
+	deform_record(PointerGetDatum(record), rc->desc, rc->values, rc->nulls);
+	for (i = 0; i < ik->nkeys; i++)
+	{
+		values[i] = rc->values[rc->fieldno[i]];
+		nulls[i] = rc->nulls[rc->fieldno[i]];
+	}
+	return mp_key_from_values(ik, rc->coerces, values, nulls, key);
 }

@@ -37,6 +37,7 @@
 #include "access/heaptoast.h"
 #include "access/htup_details.h"
 #include "access/itup.h"
+#include "access/nbtree.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
@@ -72,15 +73,8 @@ mp_lookup_open(MpLookup *lk, MpIndexedRel *ik, bool via_spi, Bitmapset *cols)
 	lk->via_spi = via_spi;
 	lk->cols = cols;
 
-	lk->ssup.ssup_cxt = CurrentMemoryContext;
-	lk->ssup.ssup_collation = ik->collation;
-	lk->ssup.ssup_nulls_first = false;
-	lk->ssup.ssup_attno = 1;
-	mp_sortsupport_from_index(lk->index, &lk->ssup);
-
 	lk->hashable = OidIsValid(ik->hashproc);
-	if (lk->hashable)
-		fmgr_info(ik->hashproc, &lk->hashfn);
+	mp_key_support(ik, lk->index, &lk->ssup, &lk->hashfn, CurrentMemoryContext);
 }
 
 void
@@ -217,6 +211,63 @@ index_row(MpLookup *lk, IndexScanDesc scan, TupleDesc desc, Datum *values,
  * as a scan per key would be), and the one after measures again.  Each key's
  * entries are read to the end, as the executor's scan reads them.
  */
+/*
+ * The scan keys of lookup_index, "lower <= key <= upper" in the index's
+ * order of keys: one scan key per bound on the first column for a single
+ * key; for a composite key a row comparison per bound, "(a, b) >= (x, y)",
+ * built as the executor builds one (a member per column with the column's
+ * comparison function), so that a descent lands on the key itself.
+ */
+static void
+scan_bounds(MpLookup *lk, ScanKey skeys, ScanKey members, Datum lower, Datum upper)
+{
+	MpIndexedRel *ik = lk->ik;
+	int			b;
+	int			i;
+
+	if (ik->nkeys == 1)
+	{
+		skeys[0].sk_argument = lower;
+		skeys[1].sk_argument = upper;
+		return;
+	}
+	for (b = 0; b < 2; b++)
+	{
+		ScanKey		m = &members[b * ik->nkeys];
+		StrategyNumber strategy = b == 0 ? BTGreaterEqualStrategyNumber :
+			BTLessEqualStrategyNumber;
+
+		/* made anew each time: the btree marks the members it uses */
+		for (i = 0; i < ik->nkeys; i++)
+			ScanKeyEntryInitializeWithInfo(&m[i],
+										   SK_ROW_MEMBER | (i == ik->nkeys - 1 ? SK_ROW_END : 0),
+										   i + 1, strategy, InvalidOid,
+										   ik->cols[i].collation,
+										   index_getprocinfo(lk->index, i + 1, BTORDER_PROC),
+										   mp_key_field(ik, b == 0 ? lower : upper, i));
+		ScanKeyEntryInitialize(&skeys[b], SK_ROW_HEADER, 1, strategy, InvalidOid,
+							   InvalidOid, InvalidOid, PointerGetDatum(m));
+	}
+}
+
+/* The key of index entry itup, or false when a key column of it is NULL. */
+static bool
+entry_key(MpLookup *lk, IndexTuple itup, TupleDesc itupdesc, Datum *key)
+{
+	Datum		values[INDEX_MAX_KEYS];
+	bool		nulls[INDEX_MAX_KEYS];
+	int			i;
+
+	for (i = 0; i < lk->ik->nkeys; i++)
+		values[i] = index_getattr(itup, i + 1, itupdesc, &nulls[i]);
+	if (lk->ik->nkeys == 1)
+	{
+		*key = values[0];
+		return !nulls[0];
+	}
+	return mp_key_from_values(lk->ik, NULL, values, nulls, key);
+}
+
 #define TIGHT_DESCENTS 63
 #define TIGHT_ENTRIES 32
 
@@ -228,6 +279,8 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	ScanKeyData skeys[2];
+	ScanKeyData *members = ik->nkeys > 1 ?
+		palloc(sizeof(ScanKeyData) * 2 * ik->nkeys) : NULL;
 	FmgrInfo	gefunc;
 	FmgrInfo	lefunc;
 	int			nd = ks->ndistinct;
@@ -266,8 +319,6 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	/* j walks the keys in index order */
 	while (j < nd)
 	{
-		Datum		key;
-		bool		isnull;
 		int			cmp = 0;
 		bool		first = true;
 		bool		allvisible;
@@ -279,8 +330,8 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			tight = tight_left > 0;
 			if (tight)
 				tight_left--;
-			skeys[0].sk_argument = ks->distinct[order[j]];
-			skeys[1].sk_argument = ks->distinct[order[tight ? j : nd - 1]];
+			scan_bounds(lk, skeys, members, ks->distinct[order[j]],
+						ks->distinct[order[tight ? j : nd - 1]]);
 			index_rescan(scan, skeys, 2, NULL, 0);
 			positioned = true;
 			page = InvalidBlockNumber;
@@ -294,7 +345,6 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			positioned = false;
 			continue;
 		}
-		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
 		if (mp_btpage_current(scan, &nitems) != page)
 		{
 			page = mp_btpage_current(scan, &nitems);
@@ -304,14 +354,14 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 
 		/* the keys this entry has passed are done */
 		while (j < nd &&
-			   (cmp = ApplySortComparator(key, isnull, ks->distinct[order[j]],
-										  false, &lk->ssup)) > 0)
+			   (cmp = mp_key_compare_itup(lk, scan->xs_itup, scan->xs_itupdesc,
+										  ks->distinct[order[j]])) > 0)
 			j++;
 		if (j == nd)
 			break;
 		if (cmp < 0)
 		{
-			if (mp_btpage_beyond(scan, &lk->ssup, ks->distinct[order[j]]))
+			if (mp_btpage_beyond(scan, lk, ks->distinct[order[j]]))
 			{
 				/* sparse keys: the next descents read only their key */
 				if (!tight && page_unused > (j - jpage) * TIGHT_ENTRIES)
@@ -319,7 +369,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 				positioned = false;
 			}
 			else
-				mp_btpage_skip_to(scan, &lk->ssup, ks->distinct[order[j]]);
+				mp_btpage_skip_to(scan, lk, ks->distinct[order[j]]);
 			continue;
 		}
 
@@ -418,13 +468,12 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	slot = table_slot_create(lk->heap, NULL);
 	while (index_getnext_tid(scan, ForwardScanDirection) != NULL)
 	{
-		bool		isnull;
-		Datum		key = index_getattr(scan->xs_itup, 1, scan->xs_itupdesc, &isnull);
+		Datum		key;
 		bool		first = true;
 		HeapTuple	row;
 
 		CHECK_FOR_INTERRUPTS();
-		if (isnull)
+		if (!entry_key(lk, scan->xs_itup, scan->xs_itupdesc, &key))
 			continue;
 		if (nd == 0 ||
 			ApplySortComparator(ks->distinct[nd - 1], false, key, false, &lk->ssup) != 0)
@@ -460,53 +509,108 @@ mp_lookup_all(MpLookup *lk, int limit, MpKeySet *ks, MpRows *out)
 	ExecDropSingleTupleTableSlot(slot);
 }
 
-/* The query that reads the given columns of the rows with key = ANY($1). */
+/* The operator "=" of a key column, schema-qualified for a query. */
+static char *
+key_operator(Oid eqop)
+{
+	HeapTuple	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(eqop));
+	Form_pg_operator op;
+	char	   *name;
+
+	if (!HeapTupleIsValid(optup))
+		elog(ERROR, "cache lookup failed for operator %u", eqop);
+	op = (Form_pg_operator) GETSTRUCT(optup);
+	name = psprintf("OPERATOR(%s.%s)",
+					quote_identifier(get_namespace_name(op->oprnamespace)),
+					NameStr(op->oprname));
+	ReleaseSysCache(optup);
+	return name;
+}
+
+/*
+ * The query that reads the given columns of the rows whose key is one of
+ * the key array $1 (a single key), or of the keys whose columns are the
+ * arrays $1, $2, ... (a composite key), each column compared by its index's
+ * "=" as the lookup through the index compares it.
+ */
 static char *
 spi_query(MpLookup *lk, AttrNumber *attnos, int natts)
 {
 	Relation	rel = lk->heap;
+	Oid			relid = RelationGetRelid(rel);
+	MpIndexedRel *ik = lk->ik;
 	StringInfoData q;
-	HeapTuple	optup;
-	Form_pg_operator op;
 	int			i;
 
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT ");
 	for (i = 0; i < natts; i++)
 		appendStringInfo(&q, "%st.%s", i > 0 ? ", " : "",
-						 quote_identifier(get_attname(RelationGetRelid(rel),
-													  attnos[i], false)));
+						 quote_identifier(get_attname(relid, attnos[i], false)));
 
-	optup = SearchSysCache1(OPEROID, ObjectIdGetDatum(lk->ik->eqop));
-	if (!HeapTupleIsValid(optup))
-		elog(ERROR, "cache lookup failed for operator %u", lk->ik->eqop);
-	op = (Form_pg_operator) GETSTRUCT(optup);
 	/* a partitioned table is read whole, a table never with children */
-	appendStringInfo(&q, " FROM %s%s t WHERE t.%s OPERATOR(%s.%s) ANY ($1)",
+	appendStringInfo(&q, " FROM %s%s t WHERE ",
 					 rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE ? "" : "ONLY ",
 					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-												RelationGetRelationName(rel)),
-					 quote_identifier(get_attname(RelationGetRelid(rel),
-												  lk->ik->attno, false)),
-					 quote_identifier(get_namespace_name(op->oprnamespace)),
-					 NameStr(op->oprname));
-	ReleaseSysCache(optup);
+												RelationGetRelationName(rel)));
+	if (ik->nkeys == 1)
+	{
+		appendStringInfo(&q, "t.%s %s ANY ($1)",
+						 quote_identifier(get_attname(relid, ik->attno, false)),
+						 key_operator(ik->eqop));
+		return q.data;
+	}
+	appendStringInfoString(&q, "EXISTS (SELECT FROM unnest(");
+	for (i = 0; i < ik->nkeys; i++)
+		appendStringInfo(&q, "%s$%d", i > 0 ? ", " : "", i + 1);
+	appendStringInfoString(&q, ") AS k(");
+	for (i = 0; i < ik->nkeys; i++)
+		appendStringInfo(&q, "%sk%d", i > 0 ? ", " : "", i + 1);
+	appendStringInfoString(&q, ") WHERE ");
+	for (i = 0; i < ik->nkeys; i++)
+		appendStringInfo(&q, "%st.%s %s k.k%d", i > 0 ? " AND " : "",
+						 quote_identifier(get_attname(relid, ik->cols[i].attno, false)),
+						 key_operator(ik->cols[i].eqop), i + 1);
+	appendStringInfoChar(&q, ')');
 	return q.data;
+}
+
+/* An array of the keys of ks, or of their column "field" (composite). */
+static Datum
+key_array(MpLookup *lk, const MpKeySet *ks, int field, Oid *arraytype)
+{
+	Oid			type = field < 0 ? lk->ik->keytype : lk->ik->cols[field].keytype;
+	Datum	   *elems = ks->distinct;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			i;
+
+	*arraytype = get_array_type(type);
+	if (!OidIsValid(*arraytype))
+		elog(ERROR, "no array type for type %u", type);
+	if (field >= 0)
+	{
+		elems = palloc(sizeof(Datum) * Max(ks->ndistinct, 1));
+		for (i = 0; i < ks->ndistinct; i++)
+			elems[i] = mp_key_field(lk->ik, ks->distinct[i], field);
+	}
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_array(elems, ks->ndistinct, type, typlen,
+										   typbyval, typalign));
 }
 
 static void
 lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 {
 	MemoryContext callcxt = CurrentMemoryContext;
+	MpIndexedRel *ik = lk->ik;
 	TupleDesc	desc = RelationGetDescr(lk->rowrel);
 	AttrNumber *attnos = palloc(sizeof(AttrNumber) * desc->natts);
 	int			natts = 0;
 	bool		wholerow = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, lk->cols);
-	Oid			arraytype = get_array_type(lk->ik->keytype);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	Datum		arg;
+	Oid			argtypes[INDEX_MAX_KEYS];
+	Datum		args[INDEX_MAX_KEYS];
 	Datum	   *values;
 	bool	   *nulls;
 	int		   *keyof;
@@ -515,28 +619,29 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	uint64		i;
 	int			a;
 
-	/* The key column first, then what the plain join reads. */
-	attnos[natts++] = lk->ik->attno;
+	/* The key columns first, then what the plain join reads. */
+	for (a = 0; a < ik->nkeys; a++)
+		attnos[natts++] = ik->nkeys == 1 ? ik->attno : ik->cols[a].attno;
 	for (a = 1; a <= desc->natts; a++)
 	{
-		if (TupleDescAttr(desc, a - 1)->attisdropped || a == lk->ik->attno)
+		int			k;
+
+		for (k = 0; k < ik->nkeys; k++)
+			if (attnos[k] == a)
+				break;
+		if (TupleDescAttr(desc, a - 1)->attisdropped || k < ik->nkeys)
 			continue;
 		if (wholerow || bms_is_member(a - FirstLowInvalidHeapAttributeNumber, lk->cols))
 			attnos[natts++] = a;
 	}
-
-	if (!OidIsValid(arraytype))
-		elog(ERROR, "no array type for type %u", lk->ik->keytype);
-	get_typlenbyvalalign(lk->ik->keytype, &typlen, &typbyval, &typalign);
-	arg = PointerGetDatum(construct_array(ks->distinct, ks->ndistinct,
-										  lk->ik->keytype, typlen, typbyval,
-										  typalign));
+	for (a = 0; a < ik->nkeys; a++)
+		args[a] = key_array(lk, ks, ik->nkeys == 1 ? -1 : a, &argtypes[a]);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/* read_only: run under the caller's active snapshot, no new one */
-	if (SPI_execute_with_args(spi_query(lk, attnos, natts), 1, &arraytype,
-							  &arg, NULL, true, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(spi_query(lk, attnos, natts), ik->nkeys, argtypes,
+							  args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute_with_args failed");
 
 	MemoryContextSwitchTo(callcxt);
@@ -549,6 +654,9 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	/* rebuild each row in the relation's descriptor, and find its key */
 	for (i = 0; i < SPI_processed; i++)
 	{
+		HeapTuple	tuple;
+		Datum		key;
+
 		for (a = 0; a < desc->natts; a++)
 		{
 			values[a] = (Datum) 0;
@@ -558,11 +666,12 @@ lookup_spi(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			values[attnos[a] - 1] = SPI_getbinval(SPI_tuptable->vals[i],
 												  SPI_tuptable->tupdesc,
 												  a + 1, &nulls[attnos[a] - 1]);
-		keyof[i] = nulls[lk->ik->attno - 1] ? -1 :
-			mp_keyset_find(ks, order, &lk->ssup, values[lk->ik->attno - 1]);
+		tuple = heap_form_tuple(desc, values, nulls);
+		keyof[i] = mp_key_of_row(ik, tuple, desc, &key) ?
+			mp_keyset_find(ks, order, &lk->ssup, key) : -1;
 		if (keyof[i] < 0)
 			elog(ERROR, "row-level security lookup returned an unexpected key");
-		rows[i] = row_copy(heap_form_tuple(desc, values, nulls), desc);
+		rows[i] = row_copy(tuple, desc);
 	}
 	rows_by_key(out, ks->ndistinct, rows, NULL, keyof, (int) SPI_processed);
 

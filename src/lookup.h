@@ -10,6 +10,7 @@
 #define MP_LOOKUP_H
 
 #include "access/htup_details.h"
+#include "access/itup.h"
 #include "storage/block.h"
 #include "storage/itemptr.h"
 #include "utils/rel.h"
@@ -28,7 +29,7 @@ typedef struct MpLookup
 								 * the partitioned table (parts.c) */
 	bool		via_spi;		/* row-level security applies */
 	Bitmapset  *cols;			/* columns to read when via_spi */
-	SortSupportData ssup;		/* the index's order on its first column */
+	SortSupportData ssup;		/* the index's order of keys (keys.c) */
 	bool		hashable;		/* hashfn agrees with the index's equality */
 	FmgrInfo	hashfn;
 } MpLookup;
@@ -82,6 +83,12 @@ extern void mp_keyset_distinct(MpKeySet *ks, MpLookup *lk, Datum *keys,
 extern int *mp_keyset_order(const MpKeySet *ks, SortSupport ssup);
 extern int	mp_keyset_find(const MpKeySet *ks, const int *order, SortSupport ssup,
 						   Datum key);
+
+/* keys.c: the order and hash of keys, single or composite */
+extern void mp_key_support(MpIndexedRel *ik, Relation index, SortSupport ssup,
+						   FmgrInfo *hashfn, MemoryContext cxt);
+extern int	mp_key_compare_itup(MpLookup *lk, IndexTuple itup, TupleDesc itupdesc,
+								Datum key);
 
 /* lookup.c */
 extern void mp_lookup_open(MpLookup *lk, MpIndexedRel *ik, bool via_spi,

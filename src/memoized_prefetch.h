@@ -24,6 +24,8 @@
 
 #include "postgres.h"
 
+#include "common/hashfn.h"
+
 #include "pg_compat.h"
 
 /* Settings (main.c). */
@@ -54,6 +56,18 @@ mp_grow(void *array, Size elemsize, int *cap, int need)
 		return array;
 	*cap = Max(need, Max(*cap * 2, 16));
 	return repalloc(array, elemsize * *cap);
+}
+
+/*
+ * The hash of a composite key, column by column: the hash of its first
+ * column, then each next column's combined in (so a key of one column hashes
+ * as that column).  The lookups (keys.c) and the trigger of tracked tables
+ * (track.c) hash keys this way alike.
+ */
+static inline uint32
+mp_key_hash_add(uint32 h, int column, uint32 colhash)
+{
+	return column == 0 ? colhash : hash_combine(h, colhash);
 }
 
 #endif							/* MEMOIZED_PREFETCH_H */

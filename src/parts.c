@@ -10,7 +10,7 @@
  * snapshot, as the plain join's plan finds them: RelationGetPartitionDesc()
  * leaves out a partition whose concurrent detach that snapshot sees.  A key
  * goes to one partition of a level whose partition key is the lookup column
- * (with the same equality and collation), found by the partition bounds as
+ * (a composite key's first column) with the same equality and collation, found by the partition bounds as
  * tuple routing finds it; at any other level it goes to every partition.
  * A leaf is opened (locked, its index found, its cache begun) only when a
  * key of the call first reaches it, as the plain join's run-time pruning
@@ -118,6 +118,16 @@ leaf_open(MpParts *p, MpLeaf *leaf)
 	leaf->ik.attno = get_attnum(leaf->relid, leaf->colname);
 	leaf->ik.indexonly = false;	/* its columns are not the root's */
 	mp_lookup_open(&leaf->lk, &leaf->ik, false, NULL);
+	if (leaf->ik.nkeys > 1)
+	{
+		/* the leaf's own numbers of the key's columns */
+		int			i;
+
+		leaf->ik.cols = palloc(sizeof(MpKeyColumn) * leaf->ik.nkeys);
+		memcpy(leaf->ik.cols, p->root->ik->cols, sizeof(MpKeyColumn) * leaf->ik.nkeys);
+		for (i = 0; i < leaf->ik.nkeys; i++)
+			leaf->ik.cols[i].attno = leaf->lk.index->rd_index->indkey.values[i];
+	}
 	leaf->map = convert_tuples_by_name(RelationGetDescr(leaf->lk.heap),
 									   RelationGetDescr(p->root->heap));
 	/*
@@ -333,7 +343,9 @@ mp_parts_rows(MpParts *p, const MpKeySet *ks, MpRows *out)
 
 	/* memory in proportion to the (key, leaf) pairs asked for */
 	for (g = 0; g < nd; g++)
-		reach(p, 0, g, ks->distinct[g], lists);
+		reach(p, 0, g, p->root->ik->nkeys > 1 ?
+			  mp_key_field(p->root->ik, ks->distinct[g], 0) : ks->distinct[g],
+			  lists);
 
 	/* each leaf's keys, looked up through its cache */
 	for (j = 0; j < p->nleaves; j++)

@@ -10,6 +10,7 @@
 #ifndef MP_PLAN_H
 #define MP_PLAN_H
 
+#include "access/htup.h"
 #include "fmgr.h"
 #include "lib/ilist.h"
 #include "nodes/bitmapset.h"
@@ -45,8 +46,26 @@ typedef struct MpCoercion
 } MpCoercion;
 
 /*
+ * One column of a composite key: the index column of the same number.
+ */
+typedef struct MpKeyColumn
+{
+	AttrNumber	attno;			/* its heap column */
+	Oid			coltype;		/* the heap column's type */
+	Oid			keytype;		/* its base type, the type of the key field */
+	Oid			collation;		/* the index column's (the heap column's) */
+	Oid			opfamily;		/* its btree operator family */
+	Oid			eqop;			/* the family's "=" of the index column */
+	RegProcedure hashproc;		/* hash function of its "=", or InvalidOid */
+} MpKeyColumn;
+
+/*
  * A relation reached through one btree index whose first key column is
- * "attno": the unit the lookup engine works on.
+ * "attno": the unit the lookup engine works on.  A key is the value of that
+ * column or, for a composite key (nkeys > 1), the values of the index's
+ * first nkeys columns as one record of keydesc's type, none of them NULL
+ * (see keys.c).  The operator fields then describe the first column, which
+ * partition routing uses.
  */
 typedef struct MpIndexedRel
 {
@@ -55,14 +74,20 @@ typedef struct MpIndexedRel
 	Oid			config_relid;	/* whose configure() settings apply: relid,
 								 * or the partitioned table of a leaf */
 	AttrNumber	attno;			/* heap column the index's first key is */
-	Oid			keytype;		/* base type of that column */
+	Oid			keytype;		/* base type of that column; RECORDOID for a
+								 * composite key */
 	Oid			collation;		/* collation of the index column */
 	Oid			opfamily;		/* btree operator family of the index column */
 	Oid			eqop;			/* btree "=" of the index's opfamily */
 	RegProcedure eqproc;		/* its function */
 	RegProcedure geproc;		/* btree ">=", same types */
 	RegProcedure leproc;		/* btree "<=", same types */
-	RegProcedure hashproc;		/* hash function of "=", or InvalidOid */
+	RegProcedure hashproc;		/* hash function of "=", or InvalidOid; a
+								 * composite key's is set (to the first
+								 * column's) when every column has one */
+	int			nkeys;			/* 1, or a composite key's columns */
+	MpKeyColumn *cols;			/* composite: each column */
+	struct TupleDescData *keydesc;	/* composite: the key record's type */
 	int			rel;			/* index into MpPlan.rels */
 	bool		indexonly;		/* the index holds every column read */
 	bool		unique;			/* a key has one row (unique, immediate) */
@@ -74,6 +99,9 @@ typedef struct MpHop
 	AttrNumber	attno;			/* column of the previous relation */
 	int			irel;			/* index into MpPlan.irels */
 	MpCoercion	coerce;			/* column type -> target key type */
+	/* a composite foreign key: its columns in the order of the key's */
+	AttrNumber *attnos;			/* or NULL */
+	MpCoercion *coerces;
 } MpHop;
 
 typedef struct MpPath
@@ -118,7 +146,8 @@ typedef struct MpPlan
 
 	MpKind		kind;
 	Oid			target_relid;	/* the table of target_type */
-	MpCoercion	idcoerce;		/* source id element -> irels[0] key */
+	MpCoercion	idcoerce;		/* source id element -> irels[0] key (a
+								 * composite key's: per call, keys.c) */
 
 	int			nrels;
 	MpRel	   *rels;
@@ -153,5 +182,32 @@ extern void mp_coercion_init(MpCoercion *c, Oid srctype, Oid keytype,
 extern bool mp_coerce(MpCoercion *c, Datum value, Datum *key);
 extern void mp_check_join_operator(Oid keycoltype, Oid coltype, Oid opfamily,
 								   const char *what, bool need_operator);
+
+/*
+ * keys.c: composite keys.  An id of a composite key is a record whose fields
+ * are the key's columns in order; how a record type's fields become key
+ * fields is resolved once per type (and typmod) a call meets.
+ */
+typedef struct MpRecordCoercion
+{
+	Oid			typid;			/* the record type resolved, or InvalidOid */
+	int32		typmod;
+	struct TupleDescData *desc;	/* its descriptor */
+	int		   *fieldno;		/* each key column's attribute (0-based) */
+	MpCoercion *coerces;		/* and its coercion */
+	Datum	   *values;			/* scratch: a record deformed */
+	bool	   *nulls;
+} MpRecordCoercion;
+
+extern void mp_record_coercion(MpRecordCoercion *rc, MpIndexedRel *ik,
+							   HeapTupleHeader record, const char *what);
+extern bool mp_coerce_record(MpRecordCoercion *rc, MpIndexedRel *ik,
+							 HeapTupleHeader record, Datum *key);
+extern bool mp_key_from_values(MpIndexedRel *ik, MpCoercion *coerces,
+							   const Datum *values, const bool *nulls,
+							   Datum *key);
+extern Datum mp_key_field(MpIndexedRel *ik, Datum key, int field);
+extern bool mp_key_of_row(MpIndexedRel *ik, HeapTuple row,
+						  struct TupleDescData *desc, Datum *key);
 
 #endif							/* MP_PLAN_H */

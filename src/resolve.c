@@ -69,12 +69,65 @@ plan_add_rel(MpPlan *plan, Relation rel, AttrNumber attno)
 }
 
 /*
+ * The columns of the composite key of ik, the first nkeys columns of its
+ * index: each must be a plain column, in ascending order, in the column's
+ * collation.  The key's record type has their base types.
+ */
+static void
+composite_key(MpIndexedRel *ik, Relation rel, Relation index, int nkeys)
+{
+	int			i;
+
+	ik->nkeys = nkeys;
+	ik->keytype = RECORDOID;
+	ik->cols = palloc0(sizeof(MpKeyColumn) * nkeys);
+	ik->keydesc = CreateTemplateTupleDesc(nkeys);
+	for (i = 0; i < nkeys; i++)
+	{
+		MpKeyColumn *col = &ik->cols[i];
+		AttrNumber	attno = index->rd_index->indkey.values[i];
+		Form_pg_attribute att;
+
+		if (attno <= 0 || (index->rd_indoption[i] & INDOPTION_DESC) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("index \"%s\" cannot be used to look up rows of \"%s\"",
+							RelationGetRelationName(index), RelationGetRelationName(rel)),
+					 errdetail("Every column of a composite key must be a column in ascending order.")));
+		att = TupleDescAttr(RelationGetDescr(rel), attno - 1);
+		if (index->rd_indcollation[i] != att->attcollation)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("index \"%s\" uses another collation than column \"%s\"",
+							RelationGetRelationName(index), NameStr(att->attname))));
+		col->attno = attno;
+		col->coltype = att->atttypid;
+		col->keytype = getBaseType(att->atttypid);
+		col->collation = index->rd_indcollation[i];
+		col->opfamily = index->rd_opfamily[i];
+		col->eqop = get_opfamily_member(col->opfamily, index->rd_opcintype[i],
+										index->rd_opcintype[i], BTEqualStrategyNumber);
+		if (!OidIsValid(col->eqop))
+			elog(ERROR, "missing equality operator in operator family %u",
+				 col->opfamily);
+		if (!get_op_hash_functions(col->eqop, &col->hashproc, NULL))
+			col->hashproc = InvalidOid;
+		if (!OidIsValid(col->hashproc))
+			ik->hashproc = InvalidOid;	/* the key is hashable if every column is */
+		TupleDescInitEntry(ik->keydesc, i + 1, NameStr(att->attname),
+						   col->keytype, -1, 0);
+		TupleDescInitEntryCollation(ik->keydesc, i + 1, col->collation);
+	}
+}
+
+/*
  * The target for rows of "rel" looked up through index "indexid" on column
- * "attno", added if new.  "unique" demands a plain, immediate unique index.
+ * "attno", added if new.  "unique" demands a plain, immediate unique index
+ * of nkeys columns; a key of several is composite.
  */
 static int
 plan_add_irel(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
-				bool need_unique, const char *role)
+			  int nkeys, bool need_unique, const char *role)
 {
 	Relation	index;
 	Form_pg_index ix;
@@ -95,13 +148,13 @@ plan_add_irel(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 		(index->rd_indoption[0] & INDOPTION_DESC) != 0 ||
 		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) ||
 		(need_unique && (!ix->indisunique || !ix->indimmediate ||
-						 ix->indnkeyatts != 1)))
+						 ix->indnkeyatts != nkeys)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("index \"%s\" cannot be used to look up rows of \"%s\"",
 						RelationGetRelationName(index), RelationGetRelationName(rel)),
 				 need_unique ?
-				 errdetail("A key must be a valid, non-deferrable, ascending unique btree index on one column, without a predicate.") :
+				 errdetail("A key must be a valid, non-deferrable, ascending unique btree index on its columns, without a predicate.") :
 				 errdetail("A lookup index must be a valid ascending btree index whose first column is the key, without a predicate.")));
 
 	att = TupleDescAttr(RelationGetDescr(rel), attno - 1);
@@ -140,7 +193,14 @@ plan_add_irel(MpPlan *plan, Relation rel, Oid indexid, AttrNumber attno,
 	if (!get_op_hash_functions(ik->eqop, &ik->hashproc, NULL))
 		ik->hashproc = InvalidOid;
 	ik->unique = need_unique;
+	ik->nkeys = 1;
 	ik->rel = plan_add_rel(plan, rel, attno);
+	if (nkeys > 1)
+	{
+		composite_key(ik, rel, index, nkeys);
+		for (i = 1; i < nkeys; i++)
+			plan_add_rel(plan, rel, ik->cols[i].attno);
+	}
 	index_close(index, NoLock);
 	return plan->nirels++;
 }
@@ -152,23 +212,19 @@ plan_add_pkey(MpPlan *plan, Relation rel, const char *role)
 	Oid			pkey = mp_primary_key_index(rel);
 	Relation	index;
 	AttrNumber	attno;
+	int			nkeys;
 
 	if (!OidIsValid(pkey))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s \"%s\" has no usable primary key",
 						role, RelationGetRelationName(rel)),
-				 errdetail("Rows are looked up by a primary key of one column that is not deferrable.")));
+				 errdetail("Rows are looked up by a primary key that is not deferrable.")));
 	index = index_open(pkey, AccessShareLock);
-	if (index->rd_index->indnkeyatts != 1 || index->rd_index->indkey.values[0] <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s \"%s\" has a composite primary key",
-						role, RelationGetRelationName(rel)),
-				 errdetail("Only primary keys of one column are supported.")));
 	attno = index->rd_index->indkey.values[0];
+	nkeys = index->rd_index->indnkeyatts;
 	index_close(index, NoLock);
-	return plan_add_irel(plan, rel, pkey, attno, true, role);
+	return plan_add_irel(plan, rel, pkey, attno, nkeys, true, role);
 }
 
 /* The index column (0-based) that returns heap column attno as is, or -1. */
@@ -223,16 +279,25 @@ column_attno(Relation rel, const char *name, const char *path)
 	return attno;
 }
 
+/* Whether two foreign keys take the same columns to the same columns. */
+static bool
+same_fkey(ForeignKeyCacheInfo *a, ForeignKeyCacheInfo *b)
+{
+	return a->confrelid == b->confrelid && a->nkeys == b->nkeys &&
+		memcmp(a->conkey, b->conkey, sizeof(AttrNumber) * a->nkeys) == 0 &&
+		memcmp(a->confkey, b->confkey, sizeof(AttrNumber) * a->nkeys) == 0;
+}
+
 /*
- * The single-column foreign key on column attno of rel, preferring one that
- * references "prefer"; NULL when there is none.  Returned in the caller's
- * memory context.
+ * The foreign key whose first column is attno of rel (of one column or
+ * composite), preferring one that references "prefer"; NULL when there is
+ * none.  Returned in the caller's memory context.
  */
 static ForeignKeyCacheInfo *
 column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
 {
 	ForeignKeyCacheInfo *found = NULL;
-	bool		composite = false;
+	ForeignKeyCacheInfo *inside = NULL;
 	ListCell   *lc;
 
 	foreach(lc, RelationGetFKeyList(rel))
@@ -240,21 +305,17 @@ column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
 		ForeignKeyCacheInfo *fk = lfirst(lc);
 		int			i;
 
-		for (i = 0; i < fk->nkeys; i++)
-			if (fk->conkey[i] == attno)
-				break;
-		if (i == fk->nkeys)
-			continue;
-		if (fk->nkeys > 1)
+		if (fk->conkey[0] != attno)
 		{
-			composite = true;
+			for (i = 1; i < fk->nkeys; i++)
+				if (fk->conkey[i] == attno)
+					inside = fk;
 			continue;
 		}
 		if (found == NULL ||
 			(found->confrelid != prefer && fk->confrelid == prefer))
 			found = fk;
-		else if (found->confrelid == fk->confrelid &&
-				 found->confkey[0] != fk->confkey[0] &&
+		else if (found->confrelid == fk->confrelid && !same_fkey(found, fk) &&
 				 fk->confrelid == prefer)
 			ereport(ERROR,
 					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
@@ -263,13 +324,15 @@ column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
 							RelationGetRelationName(rel), relname(fk->confrelid)),
 					 path ? errcontext("attribute \"%s\"", path) : 0));
 	}
-	if (found == NULL && composite)
+	if (found == NULL && inside)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("column \"%s\" of relation \"%s\" is part of a composite foreign key",
+				 errmsg("column \"%s\" of relation \"%s\" is not the first column of its composite foreign key",
 						get_attname(RelationGetRelid(rel), attno, false),
 						RelationGetRelationName(rel)),
-				 errdetail("Only foreign keys of one column are supported."),
+				 errdetail("A composite foreign key is followed from its first column."),
+				 errhint("Name column \"%s\".",
+						 get_attname(RelationGetRelid(rel), inside->conkey[0], false)),
 				 path ? errcontext("attribute \"%s\"", path) : 0));
 
 	/*
@@ -316,23 +379,69 @@ resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
 	{
 		HeapTuple	contup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
 		Oid			conindid;
+		Relation	index;
+		AttrNumber	first;
 
 		if (!HeapTupleIsValid(contup))
 			elog(ERROR, "cache lookup failed for constraint %u", fk->conoid);
 		conindid = ((Form_pg_constraint) GETSTRUCT(contup))->conindid;
 		ReleaseSysCache(contup);
-		hop->irel = plan_add_irel(plan, next, conindid, fk->confkey[0],
-									  true, "referenced table");
+		index = index_open(conindid, AccessShareLock);
+		first = index->rd_index->indkey.values[0];
+		if (fk->nkeys > 1)
+		{
+			int			i;
+			int			j;
+
+			/* the foreign key's columns in the order of the key's */
+			hop->attnos = palloc(sizeof(AttrNumber) * fk->nkeys);
+			for (i = 0; i < fk->nkeys; i++)
+				for (j = 0; j < fk->nkeys; j++)
+					if (fk->confkey[j] == index->rd_index->indkey.values[i])
+						hop->attnos[i] = fk->conkey[j];
+		}
+		index_close(index, NoLock);
+		hop->irel = plan_add_irel(plan, next, conindid,
+								  fk->nkeys > 1 ? first : fk->confkey[0],
+								  fk->nkeys, true, "referenced table");
 	}
 	else
 		hop->irel = plan_add_pkey(plan, next, "target table");
 
 	ik = &plan->irels[hop->irel];
-	snprintf(what, sizeof(what), "column \"%s\"", NameStr(att->attname));
-	mp_check_join_operator(TupleDescAttr(RelationGetDescr(next), ik->attno - 1)->atttypid,
-						   att->atttypid, ik->opfamily, what, true);
-	mp_coercion_init(&hop->coerce, att->atttypid, ik->keytype, false,
-					 plan->cxt, what);
+	if (ik->nkeys > 1 && hop->attnos == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_FOREIGN_KEY),
+				 errmsg("column \"%s\" of relation \"%s\" has no foreign key to the composite primary key of \"%s\"",
+						NameStr(att->attname), RelationGetRelationName(rel),
+						RelationGetRelationName(next)),
+				 errdetail("A composite key is reached through a foreign key constraint of its columns."),
+				 errcontext("attribute \"%s\"", path)));
+	if (ik->nkeys == 1)
+	{
+		snprintf(what, sizeof(what), "column \"%s\"", NameStr(att->attname));
+		mp_check_join_operator(TupleDescAttr(RelationGetDescr(next), ik->attno - 1)->atttypid,
+							   att->atttypid, ik->opfamily, what, true);
+		mp_coercion_init(&hop->coerce, att->atttypid, ik->keytype, false,
+						 plan->cxt, what);
+	}
+	else
+	{
+		int			i;
+
+		hop->coerces = palloc(sizeof(MpCoercion) * ik->nkeys);
+		for (i = 0; i < ik->nkeys; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(RelationGetDescr(rel), hop->attnos[i] - 1);
+
+			plan_add_rel(plan, rel, hop->attnos[i]);
+			snprintf(what, sizeof(what), "column \"%s\"", NameStr(a->attname));
+			mp_check_join_operator(ik->cols[i].coltype, a->atttypid,
+								   ik->cols[i].opfamily, what, true);
+			mp_coercion_init(&hop->coerces[i], a->atttypid, ik->cols[i].keytype,
+							 false, plan->cxt, what);
+		}
+	}
 	return next;
 }
 
@@ -408,7 +517,7 @@ resolve_fk(MpPlan *plan, Relation source, ArrayType *attributes, Oid target)
 
 	if (attributes == NULL)
 	{
-		/* every single-column foreign key of source to target, by column */
+		/* every foreign key of source to target, by its first column */
 		Bitmapset  *cols = NULL;
 		int			attno = -1;
 
@@ -416,7 +525,7 @@ resolve_fk(MpPlan *plan, Relation source, ArrayType *attributes, Oid target)
 		{
 			ForeignKeyCacheInfo *fk = lfirst(lc);
 
-			if (fk->nkeys == 1 && fk->confrelid == target)
+			if (fk->confrelid == target)
 				cols = bms_add_member(cols, fk->conkey[0]);
 		}
 		if (cols == NULL)
@@ -569,7 +678,7 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 						get_attname(RelationGetRelid(through), sattno, false))));
 
 	plan_add_irel(plan, through, lookup_index_on(through, sattno, tattno, "link table"),
-				  sattno, false, "link table");
+				  sattno, 1, false, "link table");
 
 	plan->npaths = 1;
 	plan->paths = palloc0(sizeof(MpPath));
@@ -604,7 +713,7 @@ resolve_reverse(MpPlan *plan, Relation source, Relation target,
 							psprintf("to \"%s\"", RelationGetRelationName(source)));
 	plan_add_irel(plan, target, lookup_index_on(target, attno, InvalidAttrNumber,
 												"target table"),
-				  attno, false, "target table");
+				  attno, 1, false, "target table");
 	plan->order_index = mp_primary_key_index(target);
 }
 
@@ -663,17 +772,31 @@ mp_plan_resolve(MpKind kind, Oid relid, Oid elemtype, Oid rowtype,
 	plan_add_rel(plan, trel, InvalidAttrNumber);
 	table_close(trel, NoLock);
 
-	mp_coercion_init(&plan->idcoerce, elemtype, plan->irels[0].keytype, true,
-					 cxt, "source_ids");
+	if (plan->irels[0].nkeys > 1)
+	{
+		/* records, their fields coerced per record type (keys.c) */
+		if (!type_is_rowtype(elemtype))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("source_ids must be an array of records for the composite key of \"%s\", not of %s",
+							relname(plan->irels[0].relid), format_type_be(elemtype)),
+					 errhint("Pass records of the key's columns, such as ARRAY[ROW(1, 10), ROW(1, 11)].")));
+	}
+	else
+	{
+		mp_coercion_init(&plan->idcoerce, elemtype, plan->irels[0].keytype, true,
+						 cxt, "source_ids");
 
-	/*
-	 * The ids are compared as the plain join's "key = ANY (ids)" compares
-	 * them: text ids against a char(n) key compare as text, which the key's
-	 * index cannot do.  Without any such operator (text ids for an integer
-	 * key, as an untyped literal resolves) they are read as keys.
-	 */
-	mp_check_join_operator(get_atttype(plan->irels[0].relid, plan->irels[0].attno),
-						   elemtype, plan->irels[0].opfamily, "source_ids", false);
+		/*
+		 * The ids are compared as the plain join's "key = ANY (ids)"
+		 * compares them: text ids against a char(n) key compare as text,
+		 * which the key's index cannot do.  Without any such operator (text
+		 * ids for an integer key, as an untyped literal resolves) they are
+		 * read as keys.
+		 */
+		mp_check_join_operator(get_atttype(plan->irels[0].relid, plan->irels[0].attno),
+							   elemtype, plan->irels[0].opfamily, "source_ids", false);
+	}
 
 	for (i = 0; i < plan->nirels; i++)
 		plan->irels[i].indexonly =

@@ -8,8 +8,9 @@
  * execute memoized_prefetch.bump(): AFTER INSERT OR UPDATE OR DELETE FOR
  * EACH ROW, and AFTER TRUNCATE FOR EACH STATEMENT (see track.h).  For every
  * old and new row, bump() moves the bucket of each value the caches may be
- * keyed by (the first column of every btree index of t), hashed with the
- * hash function of that index's equality; TRUNCATE moves the relation's
+ * keyed by (the first column of every btree index of t, and the columns of
+ * every unique btree index of several columns), hashed with the hash
+ * functions of that index's equality (mp_key_hash_add); TRUNCATE moves the relation's
  * coarse bucket.  There is no commit callback and no lock: see cache.c for
  * the rules that make this enough, and witness.c for how a reader knows the
  * triggers were there for every writer.
@@ -25,7 +26,6 @@
 #include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "commands/trigger.h"
-#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/lsyscache.h"
@@ -79,61 +79,90 @@ mp_written(Relation rel)
 /* ---------- the trigger ---------- */
 
 /*
- * The columns caches of a relation may be keyed by (the first column of every
- * btree index), each once per hash function and collation.
+ * The keys caches of a relation may be keyed by: the first column of every
+ * btree index, and the key columns of every unique btree index of several
+ * columns (a composite key), each once per hash functions and collations.
  */
+typedef struct KeyHash
+{
+	int			ncols;
+	AttrNumber	attno[INDEX_MAX_KEYS];
+	Oid			proc[INDEX_MAX_KEYS];
+	Oid			collation[INDEX_MAX_KEYS];
+	FmgrInfo	hash[INDEX_MAX_KEYS];
+} KeyHash;
+
 typedef struct KeyColumns
 {
 	int			n;
-	AttrNumber *attno;
-	FmgrInfo   *hash;
-	Oid		   *collation;
+	KeyHash   **keys;
 } KeyColumns;
+
+/* The hash function of index column i's equality, or InvalidOid. */
+static Oid
+column_hash_proc(Relation index, int i)
+{
+	RegProcedure proc;
+	Oid			eqop;
+
+	if (index->rd_index->indkey.values[i] <= 0)
+		return InvalidOid;
+	eqop = get_opfamily_member(index->rd_opfamily[i], index->rd_opcintype[i],
+							   index->rd_opcintype[i], BTEqualStrategyNumber);
+	if (!OidIsValid(eqop) || !get_op_hash_functions(eqop, &proc, NULL))
+		return InvalidOid;
+	return proc;
+}
+
+/* Add the key of index's first ncols columns to kc, unless it is there. */
+static void
+add_key(KeyColumns *kc, Relation index, int ncols, MemoryContext cxt)
+{
+	KeyHash		k;
+	int			i;
+
+	memset(&k, 0, sizeof(KeyHash));
+	k.ncols = ncols;
+	for (i = 0; i < ncols; i++)
+	{
+		k.attno[i] = index->rd_index->indkey.values[i];
+		k.collation[i] = index->rd_indcollation[i];
+		if (!OidIsValid(k.proc[i] = column_hash_proc(index, i)))
+			return;
+	}
+	for (i = 0; i < kc->n; i++)
+		if (kc->keys[i]->ncols == ncols &&
+			memcmp(kc->keys[i]->attno, k.attno, sizeof(AttrNumber) * ncols) == 0 &&
+			memcmp(kc->keys[i]->proc, k.proc, sizeof(Oid) * ncols) == 0 &&
+			memcmp(kc->keys[i]->collation, k.collation, sizeof(Oid) * ncols) == 0)
+			return;
+	for (i = 0; i < ncols; i++)
+		fmgr_info_cxt(k.proc[i], &k.hash[i], cxt);
+	kc->keys[kc->n] = MemoryContextAlloc(cxt, sizeof(KeyHash));
+	memcpy(kc->keys[kc->n], &k, sizeof(KeyHash));
+	kc->n++;
+}
 
 static KeyColumns *
 key_columns(Relation rel, MemoryContext cxt)
 {
 	List	   *indexes = RelationGetIndexList(rel);
-	int			max = list_length(indexes);
 	KeyColumns *kc = MemoryContextAllocZero(cxt, sizeof(KeyColumns));
-	Oid		   *hashproc = palloc(sizeof(Oid) * Max(max, 1));
 	ListCell   *lc;
 
-	kc->attno = MemoryContextAlloc(cxt, sizeof(AttrNumber) * Max(max, 1));
-	kc->hash = MemoryContextAlloc(cxt, sizeof(FmgrInfo) * Max(max, 1));
-	kc->collation = MemoryContextAlloc(cxt, sizeof(Oid) * Max(max, 1));
+	kc->keys = MemoryContextAlloc(cxt, sizeof(KeyHash *) * Max(2 * list_length(indexes), 1));
 	foreach(lc, indexes)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		AttrNumber	attno = index->rd_index->indkey.values[0];
-		Oid			collation = index->rd_indcollation[0];
-		RegProcedure proc;
-		Oid			eqop;
-		int			i;
 
-		if (index->rd_rel->relam == BTREE_AM_OID && attno > 0 &&
-			OidIsValid(eqop = get_opfamily_member(index->rd_opfamily[0],
-												  index->rd_opcintype[0],
-												  index->rd_opcintype[0],
-												  BTEqualStrategyNumber)) &&
-			get_op_hash_functions(eqop, &proc, NULL))
+		if (index->rd_rel->relam == BTREE_AM_OID)
 		{
-			for (i = 0; i < kc->n; i++)
-				if (kc->attno[i] == attno && hashproc[i] == proc &&
-					kc->collation[i] == collation)
-					break;
-			if (i == kc->n)
-			{
-				kc->attno[kc->n] = attno;
-				kc->collation[kc->n] = collation;
-				hashproc[kc->n] = proc;
-				fmgr_info_cxt(proc, &kc->hash[kc->n], cxt);
-				kc->n++;
-			}
+			add_key(kc, index, 1, cxt);
+			if (index->rd_index->indisunique && index->rd_index->indnkeyatts > 1)
+				add_key(kc, index, index->rd_index->indnkeyatts, cxt);
 		}
 		index_close(index, AccessShareLock);
 	}
-	pfree(hashproc);
 	return kc;
 }
 
@@ -145,14 +174,24 @@ bump_row(Relation rel, KeyColumns *kc, HeapTuple tuple, uint64 xid)
 
 	for (i = 0; i < kc->n; i++)
 	{
-		bool		isnull;
-		Datum		value = heap_getattr(tuple, kc->attno[i], desc, &isnull);
-		uint32		h;
+		KeyHash    *k = kc->keys[i];
+		uint32		h = 0;
+		int			c;
 
-		if (isnull)
-			continue;
-		h = DatumGetUInt32(FunctionCall1Coll(&kc->hash[i], kc->collation[i], value));
-		mp_bucket_bump(mp_bucket(mp_bucket_of(RelationGetRelid(rel), h)), xid);
+		for (c = 0; c < k->ncols; c++)
+		{
+			bool		isnull;
+			Datum		value = heap_getattr(tuple, k->attno[c], desc, &isnull);
+
+			if (isnull)
+				break;			/* no key has a NULL column */
+			h = mp_key_hash_add(h, c,
+								DatumGetUInt32(FunctionCall1Coll(&k->hash[c],
+																 k->collation[c],
+																 value)));
+		}
+		if (c == k->ncols)
+			mp_bucket_bump(mp_bucket(mp_bucket_of(RelationGetRelid(rel), h)), xid);
 	}
 }
 

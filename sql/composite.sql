@@ -1,0 +1,194 @@
+-- Composite keys: chunks of ids as arrays of records, composite primary keys
+-- of sources and targets, composite foreign keys (their columns in another
+-- order than the key's), NULL fields, coercion of fields, partitioned tables
+-- keyed by (tenant, id), the cache after writes of tracked tables, row-level
+-- security, and every refusal with its SQLSTATE.  Results are compared with
+-- the plain join on generated data.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS memoized_prefetch;
+RESET client_min_messages;
+SET max_parallel_workers_per_gather = 0;
+CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE q;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+CREATE SCHEMA composite_test;
+SET search_path = composite_test, public;
+SELECT setseed(0.2718);
+
+-- a multi-tenant schema: org (tenant, id), doc (tenant, id) referencing its
+-- org by (org_id, tenant), a foreign key whose columns are in the other
+-- order than org's key, and its reviewer through a second composite key
+CREATE TABLE org (tenant int, id bigint, name text NOT NULL, PRIMARY KEY (tenant, id));
+CREATE TABLE doc (
+    tenant int NOT NULL,
+    id bigint NOT NULL,
+    title text NOT NULL,
+    org_id bigint,
+    reviewer_id bigint,
+    PRIMARY KEY (tenant, id),
+    FOREIGN KEY (org_id, tenant) REFERENCES org (id, tenant),
+    FOREIGN KEY (tenant, reviewer_id) REFERENCES org (tenant, id));
+CREATE TABLE note (id int PRIMARY KEY, doc_tenant int, doc_id bigint, body text,
+    FOREIGN KEY (doc_tenant, doc_id) REFERENCES doc);
+INSERT INTO org SELECT t, i, 'org ' || t || '/' || i FROM generate_series(1, 3) t, generate_series(1, 220) i;
+INSERT INTO doc
+SELECT t, i, 'doc ' || t || '/' || i,
+       CASE WHEN random() < 0.9 THEN 1 + floor(random() * 220) END,
+       CASE WHEN random() < 0.5 THEN 1 + floor(random() * 200) END
+FROM generate_series(1, 3) t, generate_series(1, 500) i;
+INSERT INTO note
+SELECT i, CASE WHEN random() < 0.95 THEN 1 + floor(random() * 3) END, 1 + floor(random() * 500), 'note ' || i
+FROM generate_series(1, 1000) i;
+ANALYZE org, doc, note;
+
+-- a chunk of ids is an array of records, of a named type or anonymous
+CREATE TYPE doc_key AS (tenant int, id bigint);
+SELECT (s.source_id).tenant, (s.source_id).id, s.attribute, (s.target).name
+FROM memoized_prefetch.fk('doc', ARRAY[(1, 5), (2, 7)]::doc_key[], '{org_id,tenant}', NULL::org) s
+ORDER BY 1, 2, 3;
+SELECT s.source_id, s.attribute, (s.target).tenant, (s.target).id
+FROM memoized_prefetch.fk('doc', ARRAY[ROW(2, 7), ROW(1, 5)], '{org_id}', NULL::org) s;
+SELECT pg_typeof(s.source_id) FROM memoized_prefetch.fk('doc', ARRAY[(1, 5)]::doc_key[], '{org_id}', NULL::org) s;
+-- every foreign key to the target when no attribute is named, by first column
+SELECT s.attribute, count(*)
+FROM memoized_prefetch.fk('doc', ARRAY(SELECT ROW(tenant, id)::doc_key FROM doc WHERE id <= 20), NULL, NULL::org) s
+GROUP BY 1 ORDER BY 1;
+-- duplicates, NULL elements, NULL fields and ids of no row: as the plain join
+SELECT (s.source_id).tenant, (s.source_id).id, (s.target).id
+FROM memoized_prefetch.fk('doc', ARRAY[(1, 3), NULL, (NULL, 3), (1, NULL), (1, 3), (9, 9)]::doc_key[],
+                          '{org_id}', NULL::org) s;
+-- fields are coerced as single keys are: int8 tenants out of int4's range
+-- match nothing; text fields are read as keys
+CREATE TYPE wide_key AS (t bigint, i bigint);
+SELECT (s.source_id).t, (s.source_id).i, (s.target).id
+FROM memoized_prefetch.fk('doc', ARRAY[(1, 4), (5000000000, 4)]::wide_key[], '{org_id}', NULL::org) s;
+SELECT (s.target).id FROM memoized_prefetch.fk('doc', ARRAY[ROW('1', '4')], '{org_id}', NULL::org) s;
+-- a path through composite keys, and a single key after a composite one
+SELECT s.source_id, (s.target).tenant, (s.target).id
+FROM memoized_prefetch.fk('note', ARRAY[1, 2, 3, 4, 5], '{doc_tenant.org_id}', NULL::org) s;
+SELECT n.id, o.tenant, o.id
+FROM note n JOIN doc d ON (d.tenant, d.id) = (n.doc_tenant, n.doc_id)
+JOIN org o ON (o.id, o.tenant) = (d.org_id, d.tenant)
+WHERE n.id IN (1, 2, 3, 4, 5) ORDER BY 1;
+
+-- the differential check: random chunks, every attribute, against the
+-- plain join (of each distinct id) under the same snapshot, cold, warm and
+-- after writes
+CREATE TABLE chunk (n int PRIMARY KEY, ids doc_key[]);
+INSERT INTO chunk
+SELECT c, coalesce((SELECT array_agg(CASE WHEN random() < 0.05 THEN NULL
+                                          WHEN random() < 0.03 THEN ROW(NULL, 1)::doc_key
+                                          ELSE ROW(1 + floor(random() * 3.3), 1 + floor(random() * 550))::doc_key END)
+                    FROM generate_series(1, floor(random() * 60)::int + 0 * c) g), '{}')
+FROM generate_series(1, 60) c;
+CREATE FUNCTION pg_temp.differ() RETURNS int LANGUAGE sql AS $$
+    SELECT count(*)::int FROM chunk c WHERE EXISTS (
+        (SELECT s.source_id, s.attribute, s.target
+         FROM memoized_prefetch.fk('doc', c.ids, '{org_id,tenant}', NULL::org) s
+         EXCEPT ALL
+         SELECT ROW(u.tenant, u.id)::doc_key, a, o FROM (SELECT DISTINCT * FROM unnest(c.ids)) u
+         JOIN doc d ON (d.tenant, d.id) = (u.tenant, u.id)
+         CROSS JOIN (VALUES ('org_id'), ('tenant')) v(a)
+         JOIN org o ON CASE a WHEN 'org_id' THEN (o.id, o.tenant) = (d.org_id, d.tenant)
+                              ELSE (o.tenant, o.id) = (d.tenant, d.reviewer_id) END)
+        UNION ALL
+        (SELECT ROW(u.tenant, u.id)::doc_key, a, o FROM (SELECT DISTINCT * FROM unnest(c.ids)) u
+         JOIN doc d ON (d.tenant, d.id) = (u.tenant, u.id)
+         CROSS JOIN (VALUES ('org_id'), ('tenant')) v(a)
+         JOIN org o ON CASE a WHEN 'org_id' THEN (o.id, o.tenant) = (d.org_id, d.tenant)
+                              ELSE (o.tenant, o.id) = (d.tenant, d.reviewer_id) END
+         EXCEPT ALL
+         SELECT s.source_id, s.attribute, s.target
+         FROM memoized_prefetch.fk('doc', c.ids, '{org_id,tenant}', NULL::org) s))
+$$;
+SELECT memoized_prefetch.track(t) FROM unnest('{org,doc}'::regclass[]) t;
+SELECT pg_temp.differ() AS cold;
+SELECT pg_temp.differ() AS warm;
+SELECT count(*) > 0 AS served_from_cache FROM memoized_prefetch.stats
+WHERE pid = pg_backend_pid() AND relation = 'org'::regclass AND hits > 0;
+-- writes of tracked tables: in this transaction, committed, and rolled back
+BEGIN;
+UPDATE org SET name = name || ' (renamed)' WHERE id % 7 = 0;
+DELETE FROM note WHERE doc_tenant = 2;
+DELETE FROM doc WHERE id % 11 = 0 AND tenant = 2;
+SELECT pg_temp.differ() AS own_writes;
+ROLLBACK;
+SELECT pg_temp.differ() AS rolled_back;
+UPDATE org SET name = name || ' (new)' WHERE id % 5 = 0;
+INSERT INTO org SELECT t, i, 'late ' || i FROM generate_series(1, 3) t, generate_series(221, 240) i;
+UPDATE doc SET org_id = org_id % 240 + 1 WHERE id % 3 = 0;
+SELECT pg_temp.differ() AS after_writes;
+SELECT pg_temp.differ() AS warm_again;
+
+-- partitioned by tenant (the first key column: keys are routed), and by id
+-- (every partition is looked in), with a default partition
+CREATE TABLE porg (tenant int, id bigint, name text, PRIMARY KEY (tenant, id)) PARTITION BY LIST (tenant);
+CREATE TABLE porg_1 PARTITION OF porg FOR VALUES IN (1);
+CREATE TABLE porg_2 (name text, id bigint NOT NULL, tenant int NOT NULL);
+ALTER TABLE porg ATTACH PARTITION porg_2 FOR VALUES IN (2);
+CREATE TABLE porg_d PARTITION OF porg DEFAULT;
+CREATE TABLE pdoc (tenant int, id bigint, org_id bigint, PRIMARY KEY (tenant, id),
+    FOREIGN KEY (tenant, org_id) REFERENCES porg ON UPDATE CASCADE) PARTITION BY HASH (id);
+CREATE TABLE pdoc_0 PARTITION OF pdoc FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE pdoc_1 PARTITION OF pdoc FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+INSERT INTO porg SELECT tenant, id, name FROM org;
+INSERT INTO pdoc SELECT tenant, id, org_id FROM doc;
+SELECT memoized_prefetch.track(t) FROM unnest('{porg,pdoc}'::regclass[]) t;
+CREATE FUNCTION pg_temp.pdiffer() RETURNS int LANGUAGE sql AS $$
+    SELECT count(*)::int FROM chunk c WHERE EXISTS (
+        (SELECT s.source_id, s.target
+         FROM memoized_prefetch.fk('pdoc', c.ids, '{tenant}', NULL::porg) s
+         EXCEPT ALL
+         SELECT ROW(u.tenant, u.id)::doc_key, o FROM (SELECT DISTINCT * FROM unnest(c.ids)) u
+         JOIN pdoc d ON (d.tenant, d.id) = (u.tenant, u.id)
+         JOIN porg o ON (o.tenant, o.id) = (d.tenant, d.org_id))
+        UNION ALL
+        (SELECT ROW(u.tenant, u.id)::doc_key, o FROM (SELECT DISTINCT * FROM unnest(c.ids)) u
+         JOIN pdoc d ON (d.tenant, d.id) = (u.tenant, u.id)
+         JOIN porg o ON (o.tenant, o.id) = (d.tenant, d.org_id)
+         EXCEPT ALL
+         SELECT s.source_id, s.target
+         FROM memoized_prefetch.fk('pdoc', c.ids, '{tenant}', NULL::porg) s))
+$$;
+SELECT pg_temp.pdiffer() AS partitioned_cold;
+SELECT pg_temp.pdiffer() AS partitioned_warm;
+-- a row moved between partitions by an update of the partition key
+UPDATE porg SET tenant = 4 WHERE tenant = 2 AND id % 10 = 0;
+UPDATE porg SET name = 'moved' WHERE tenant = 1 AND id = 12;
+SELECT pg_temp.pdiffer() AS partitioned_after_writes;
+
+-- row-level security: the policy is applied as to the plain join
+CREATE ROLE regress_mp_composite_reader;
+GRANT USAGE ON SCHEMA composite_test TO regress_mp_composite_reader;
+GRANT SELECT ON org, doc, chunk TO regress_mp_composite_reader;
+ALTER TABLE org ENABLE ROW LEVEL SECURITY;
+CREATE POLICY org_tenant ON org USING (tenant <> 2 AND id % 4 <> 0);
+SET ROLE regress_mp_composite_reader;
+SELECT pg_temp.differ() AS with_policy;
+SELECT count(*) AS visible FROM memoized_prefetch.fk('doc', ARRAY[(2, 1), (2, 2), (1, 1), (1, 2)]::doc_key[],
+                                                      '{org_id}', NULL::org) s;
+RESET ROLE;
+ALTER TABLE org DISABLE ROW LEVEL SECURITY;
+
+-- refusals
+-- ids that are not records, or records of another number of fields
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('doc', ARRAY[1, 2], '{org_id}', NULL::org)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('doc', ARRAY[ROW(1, 2, 3)], '{org_id}', NULL::org)$$);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('doc', ARRAY[ROW(1)], '{org_id}', NULL::org)$$);
+-- a field that cannot be a key column's value
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('doc', ARRAY[ROW(1, now())], '{org_id}', NULL::org)$$);
+-- a composite foreign key named by a column other than its first
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('doc', ARRAY[(1, 1)]::doc_key[], '{reviewer_id}', NULL::org)$$);
+-- a composite key reached by a column without a foreign key
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('note', ARRAY[1], '{id}', NULL::doc)$$);
+-- m2m() and reverse_fk() take single keys only
+CREATE INDEX ON note (doc_tenant);
+SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.reverse_fk('doc', ARRAY[(1, 1)]::doc_key[], NULL::note, 'doc_tenant')$$);
+
+DROP OWNED BY regress_mp_composite_reader;
+DROP ROLE regress_mp_composite_reader;
+DROP SCHEMA composite_test CASCADE;
