@@ -245,8 +245,12 @@ scan_bounds(MpLookup *lk, ScanKey skeys, ScanKey members, Datum lower, Datum upp
 										   ik->cols[i].collation,
 										   index_getprocinfo(lk->index, i + 1, BTORDER_PROC),
 										   mp_key_field(ik, b == 0 ? lower : upper, i));
-		ScanKeyEntryInitialize(&skeys[b], SK_ROW_HEADER, 1, strategy, InvalidOid,
-							   InvalidOid, InvalidOid, PointerGetDatum(m));
+		/* the header, as the executor makes one: no function of its own */
+		memset(&skeys[b], 0, sizeof(ScanKeyData));
+		skeys[b].sk_flags = SK_ROW_HEADER;
+		skeys[b].sk_attno = 1;
+		skeys[b].sk_strategy = strategy;
+		skeys[b].sk_argument = PointerGetDatum(m);
 	}
 }
 
