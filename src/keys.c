@@ -392,10 +392,6 @@ typedef struct CompositeKeys
 	SortSupport cols;			/* each column's order, from the index */
 	FmgrInfo   *hash;			/* each column's hash function */
 	Oid		   *collations;
-	Datum	   *va;				/* scratch: two keys deformed */
-	Datum	   *vb;
-	bool	   *na;
-	bool	   *nb;
 } CompositeKeys;
 
 static void
@@ -411,18 +407,32 @@ deform_record(Datum record, TupleDesc desc, Datum *values, bool *nulls)
 	heap_deform_tuple(&tuple, desc, values, nulls);
 }
 
+/*
+ * Field i of a key: keys have no NULLs, so fastgetattr() finds a field after
+ * fixed-width ones at its cached offset, without deforming the record.
+ */
+static inline Datum
+key_field(Datum key, TupleDesc keydesc, int i)
+{
+	HeapTupleData tuple;
+	bool		isnull;
+
+	tuple.t_data = (HeapTupleHeader) DatumGetPointer(key);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(tuple.t_data);
+	return fastgetattr(&tuple, i + 1, keydesc, &isnull);
+}
+
 static int
 composite_compare(Datum x, Datum y, SortSupport ssup)
 {
 	CompositeKeys *ck = (CompositeKeys *) ssup->ssup_extra;
 	int			i;
 
-	deform_record(x, ck->keydesc, ck->va, ck->na);
-	deform_record(y, ck->keydesc, ck->vb, ck->nb);
 	for (i = 0; i < ck->nkeys; i++)
 	{
-		int			r = ApplySortComparator(ck->va[i], ck->na[i], ck->vb[i],
-											ck->nb[i], &ck->cols[i]);
+		int			r = ApplySortComparator(key_field(x, ck->keydesc, i), false,
+											key_field(y, ck->keydesc, i), false,
+											&ck->cols[i]);
 
 		if (r != 0)
 			return r;
@@ -437,12 +447,12 @@ composite_hash(PG_FUNCTION_ARGS)
 	uint32		h = 0;
 	int			i;
 
-	deform_record(PG_GETARG_DATUM(0), ck->keydesc, ck->va, ck->na);
 	for (i = 0; i < ck->nkeys; i++)
 		h = mp_key_hash_add(h, i,
 							DatumGetUInt32(FunctionCall1Coll(&ck->hash[i],
 															 ck->collations[i],
-															 ck->va[i])));
+															 key_field(PG_GETARG_DATUM(0),
+																	   ck->keydesc, i))));
 	PG_RETURN_UINT32(h);
 }
 
@@ -477,10 +487,6 @@ mp_key_support(MpIndexedRel *ik, Relation index, SortSupport ssup,
 	ck->cols = palloc0(sizeof(SortSupportData) * ik->nkeys);
 	ck->hash = palloc0(sizeof(FmgrInfo) * ik->nkeys);
 	ck->collations = palloc(sizeof(Oid) * ik->nkeys);
-	ck->va = palloc(sizeof(Datum) * ik->nkeys);
-	ck->vb = palloc(sizeof(Datum) * ik->nkeys);
-	ck->na = palloc(sizeof(bool) * ik->nkeys);
-	ck->nb = palloc(sizeof(bool) * ik->nkeys);
 	for (i = 0; i < ik->nkeys; i++)
 	{
 		ck->cols[i].ssup_cxt = cxt;
@@ -516,8 +522,6 @@ int
 mp_key_compare_itup(MpLookup *lk, IndexTuple itup, TupleDesc itupdesc, Datum key)
 {
 	CompositeKeys *ck;
-	Datum		kv[INDEX_MAX_KEYS];
-	bool		kn[INDEX_MAX_KEYS];
 	bool		isnull;
 	int			i;
 
@@ -528,11 +532,11 @@ mp_key_compare_itup(MpLookup *lk, IndexTuple itup, TupleDesc itupdesc, Datum key
 		return ApplySortComparator(d, isnull, key, false, &lk->ssup);
 	}
 	ck = (CompositeKeys *) lk->ssup.ssup_extra;
-	deform_record(key, ck->keydesc, kv, kn);
 	for (i = 0; i < ck->nkeys; i++)
 	{
 		Datum		d = index_getattr(itup, i + 1, itupdesc, &isnull);
-		int			r = ApplySortComparator(d, isnull, kv[i], false, &ck->cols[i]);
+		int			r = ApplySortComparator(d, isnull, key_field(key, ck->keydesc, i),
+											false, &ck->cols[i]);
 
 		if (r != 0)
 			return r;
@@ -571,11 +575,7 @@ mp_key_from_values(MpIndexedRel *ik, MpCoercion *coerces, const Datum *values,
 Datum
 mp_key_field(MpIndexedRel *ik, Datum key, int field)
 {
-	Datum		kv[INDEX_MAX_KEYS];
-	bool		kn[INDEX_MAX_KEYS];
-
-	deform_record(key, ik->keydesc, kv, kn);
-	return kv[field];
+	return key_field(key, ik->keydesc, field);
 }
 
 /* The key of a row of ik's relation (desc), if it has one without NULLs. */
