@@ -392,6 +392,11 @@ typedef struct CompositeKeys
 	SortSupport cols;			/* each column's order, from the index */
 	FmgrInfo   *hash;			/* each column's hash function */
 	Oid		   *collations;
+	/* when every column has a fixed width: where each field is */
+	bool		fixed;
+	int		   *offset;			/* from the start of the record's data */
+	int16	   *len;
+	bool	   *byval;
 } CompositeKeys;
 
 static void
@@ -422,6 +427,18 @@ key_field(Datum key, TupleDesc keydesc, int i)
 	return fastgetattr(&tuple, i + 1, keydesc, &isnull);
 }
 
+/* Field i of a key, at its fixed place when every field has one. */
+static inline Datum
+ck_field(CompositeKeys *ck, Datum key, int i)
+{
+	HeapTupleHeader th;
+
+	if (!ck->fixed)
+		return key_field(key, ck->keydesc, i);
+	th = (HeapTupleHeader) DatumGetPointer(key);
+	return fetch_att((char *) th + th->t_hoff + ck->offset[i], ck->byval[i], ck->len[i]);
+}
+
 static int
 composite_compare(Datum x, Datum y, SortSupport ssup)
 {
@@ -430,8 +447,8 @@ composite_compare(Datum x, Datum y, SortSupport ssup)
 
 	for (i = 0; i < ck->nkeys; i++)
 	{
-		int			r = ApplySortComparator(key_field(x, ck->keydesc, i), false,
-											key_field(y, ck->keydesc, i), false,
+		int			r = ApplySortComparator(ck_field(ck, x, i), false,
+											ck_field(ck, y, i), false,
 											&ck->cols[i]);
 
 		if (r != 0)
@@ -451,8 +468,7 @@ composite_hash(PG_FUNCTION_ARGS)
 		h = mp_key_hash_add(h, i,
 							DatumGetUInt32(FunctionCall1Coll(&ck->hash[i],
 															 ck->collations[i],
-															 key_field(PG_GETARG_DATUM(0),
-																	   ck->keydesc, i))));
+															 ck_field(ck, PG_GETARG_DATUM(0), i))));
 	PG_RETURN_UINT32(h);
 }
 
@@ -466,6 +482,8 @@ mp_key_support(MpIndexedRel *ik, Relation index, SortSupport ssup,
 {
 	MemoryContext old = MemoryContextSwitchTo(cxt);
 	CompositeKeys *ck;
+	Form_pg_attribute att;
+	int			offset = 0;
 	int			i;
 
 	memset(ssup, 0, sizeof(SortSupportData));
@@ -487,6 +505,10 @@ mp_key_support(MpIndexedRel *ik, Relation index, SortSupport ssup,
 	ck->cols = palloc0(sizeof(SortSupportData) * ik->nkeys);
 	ck->hash = palloc0(sizeof(FmgrInfo) * ik->nkeys);
 	ck->collations = palloc(sizeof(Oid) * ik->nkeys);
+	ck->offset = palloc(sizeof(int) * ik->nkeys);
+	ck->len = palloc(sizeof(int16) * ik->nkeys);
+	ck->byval = palloc(sizeof(bool) * ik->nkeys);
+	ck->fixed = true;
 	for (i = 0; i < ik->nkeys; i++)
 	{
 		ck->cols[i].ssup_cxt = cxt;
@@ -496,6 +518,15 @@ mp_key_support(MpIndexedRel *ik, Relation index, SortSupport ssup,
 		ck->cols[i].ssup_attno = i + 1;
 		mp_sortsupport_from_index(index, &ck->cols[i]);
 		ck->collations[i] = ik->cols[i].collation;
+
+		/* laid out as heap_fill_tuple() lays out a row without NULLs */
+		att = TupleDescAttr(ck->keydesc, i);
+		ck->fixed = ck->fixed && att->attlen > 0;
+		offset = att_align_nominal(offset, att->attalign);
+		ck->offset[i] = offset;
+		ck->len[i] = att->attlen;
+		ck->byval[i] = att->attbyval;
+		offset += att->attlen;
 	}
 	ssup->comparator = composite_compare;
 	ssup->ssup_extra = ck;
@@ -535,7 +566,7 @@ mp_key_compare_itup(MpLookup *lk, IndexTuple itup, TupleDesc itupdesc, Datum key
 	for (i = 0; i < ck->nkeys; i++)
 	{
 		Datum		d = index_getattr(itup, i + 1, itupdesc, &isnull);
-		int			r = ApplySortComparator(d, isnull, key_field(key, ck->keydesc, i),
+		int			r = ApplySortComparator(d, isnull, ck_field(ck, key, i),
 											false, &ck->cols[i]);
 
 		if (r != 0)

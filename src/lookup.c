@@ -214,12 +214,16 @@ index_row(MpLookup *lk, IndexScanDesc scan, TupleDesc desc, Datum *values,
 /*
  * The scan keys of lookup_index, "lower <= key <= upper" in the index's
  * order of keys: one scan key per bound on the first column for a single
- * key; for a composite key a row comparison per bound, "(a, b) >= (x, y)",
- * built as the executor builds one (a member per column with the column's
- * comparison function), so that a descent lands on the key itself.
+ * key.  For a composite key the lower bound is a row comparison,
+ * "(a, b) >= (x, y)", built as the executor builds one (a member per column
+ * with the column's comparison function), so that a descent lands on the
+ * key itself; the upper bound is one too when "tight", else it is the first
+ * column's "a <= x" alone, cheaper to check at every entry: the merge stops
+ * by itself after the last key.
  */
 static void
-scan_bounds(MpLookup *lk, ScanKey skeys, ScanKey members, Datum lower, Datum upper)
+scan_bounds(MpLookup *lk, ScanKey skeys, ScanKey members, Datum lower, Datum upper,
+			bool tight, FmgrInfo *lefunc)
 {
 	MpIndexedRel *ik = lk->ik;
 	int			b;
@@ -231,7 +235,11 @@ scan_bounds(MpLookup *lk, ScanKey skeys, ScanKey members, Datum lower, Datum upp
 		skeys[1].sk_argument = upper;
 		return;
 	}
-	for (b = 0; b < 2; b++)
+	if (!tight)
+		ScanKeyEntryInitializeWithInfo(&skeys[1], 0, 1, BTLessEqualStrategyNumber,
+									   InvalidOid, ik->collation, lefunc,
+									   mp_key_field(ik, upper, 0));
+	for (b = 0; b < (tight ? 2 : 1); b++)
 	{
 		ScanKey		m = &members[b * ik->nkeys];
 		StrategyNumber strategy = b == 0 ? BTGreaterEqualStrategyNumber :
@@ -335,7 +343,7 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			if (tight)
 				tight_left--;
 			scan_bounds(lk, skeys, members, ks->distinct[order[j]],
-						ks->distinct[order[tight ? j : nd - 1]]);
+						ks->distinct[order[tight ? j : nd - 1]], tight, &lefunc);
 			index_rescan(scan, skeys, 2, NULL, 0);
 			positioned = true;
 			page = InvalidBlockNumber;
