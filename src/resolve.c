@@ -288,52 +288,57 @@ same_fkey(ForeignKeyCacheInfo *a, ForeignKeyCacheInfo *b)
 		memcmp(a->confkey, b->confkey, sizeof(AttrNumber) * a->nkeys) == 0;
 }
 
+/* Whether foreign key fk has column attno. */
+static bool
+fkey_has(ForeignKeyCacheInfo *fk, AttrNumber attno)
+{
+	int			i;
+
+	for (i = 0; i < fk->nkeys; i++)
+		if (fk->conkey[i] == attno)
+			return true;
+	return false;
+}
+
 /*
- * The foreign key whose first column is attno of rel (of one column or
- * composite), preferring one that references "prefer"; NULL when there is
- * none.  Returned in the caller's memory context.
+ * The foreign key of rel that column attno is in (of one column, or a
+ * composite one), preferring one that references "prefer", then one of that
+ * column alone; NULL when there is none.  Two that reference "prefer" with
+ * different columns are ambiguous: a composite foreign key is named by a
+ * column of its own, such as author_id of (tenant, author_id).  Returned in
+ * the caller's memory context.
  */
 static ForeignKeyCacheInfo *
 column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
 {
 	ForeignKeyCacheInfo *found = NULL;
-	ForeignKeyCacheInfo *inside = NULL;
+	int			foundrank = 0;
 	ListCell   *lc;
 
 	foreach(lc, RelationGetFKeyList(rel))
 	{
 		ForeignKeyCacheInfo *fk = lfirst(lc);
-		int			i;
+		int			rank;
 
-		if (fk->conkey[0] != attno)
-		{
-			for (i = 1; i < fk->nkeys; i++)
-				if (fk->conkey[i] == attno)
-					inside = fk;
+		if (!fkey_has(fk, attno))
 			continue;
-		}
-		if (found == NULL ||
-			(found->confrelid != prefer && fk->confrelid == prefer))
+		rank = (fk->confrelid == prefer ? 2 : 0) + (fk->nkeys == 1 ? 1 : 0);
+		if (found == NULL || rank > foundrank)
+		{
 			found = fk;
-		else if (found->confrelid == fk->confrelid && !same_fkey(found, fk) &&
-				 fk->confrelid == prefer)
+			foundrank = rank;
+		}
+		else if (rank == foundrank && found->confrelid == fk->confrelid &&
+				 !same_fkey(found, fk) && fk->confrelid == prefer)
 			ereport(ERROR,
 					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
 					 errmsg("column \"%s\" of relation \"%s\" has foreign keys to different columns of \"%s\"",
 							get_attname(RelationGetRelid(rel), attno, false),
 							RelationGetRelationName(rel), relname(fk->confrelid)),
+					 fk->nkeys > 1 || found->nkeys > 1 ?
+					 errhint("Name a column that only one of the foreign keys has.") : 0,
 					 path ? errcontext("attribute \"%s\"", path) : 0));
 	}
-	if (found == NULL && inside)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("column \"%s\" of relation \"%s\" is not the first column of its composite foreign key",
-						get_attname(RelationGetRelid(rel), attno, false),
-						RelationGetRelationName(rel)),
-				 errdetail("A composite foreign key is followed from its first column."),
-				 errhint("Name column \"%s\".",
-						 get_attname(RelationGetRelid(rel), inside->conkey[0], false)),
-				 path ? errcontext("attribute \"%s\"", path) : 0));
 
 	/*
 	 * A copy: the list belongs to the relcache entry, which any catalog
@@ -341,6 +346,34 @@ column_fkey(Relation rel, AttrNumber attno, Oid prefer, const char *path)
 	 * invalidations) may rebuild and free, e.g. after a VACUUM of rel.
 	 */
 	return found ? copyObject(found) : NULL;
+}
+
+/*
+ * The column that names foreign key fk of rel among those to the same table:
+ * its first column that no other of them has (its first, if none).
+ */
+static AttrNumber
+fkey_name_column(Relation rel, ForeignKeyCacheInfo *fk)
+{
+	int			i;
+
+	for (i = 0; i < fk->nkeys; i++)
+	{
+		bool		shared = false;
+		ListCell   *lc;
+
+		foreach(lc, RelationGetFKeyList(rel))
+		{
+			ForeignKeyCacheInfo *other = lfirst(lc);
+
+			if (other->confrelid == fk->confrelid && !same_fkey(other, fk) &&
+				fkey_has(other, fk->conkey[i]))
+				shared = true;
+		}
+		if (!shared)
+			return fk->conkey[i];
+	}
+	return fk->conkey[0];
 }
 
 /*
@@ -517,7 +550,10 @@ resolve_fk(MpPlan *plan, Relation source, ArrayType *attributes, Oid target)
 
 	if (attributes == NULL)
 	{
-		/* every foreign key of source to target, by its first column */
+		/*
+		 * every foreign key of source to target, by its column (a composite
+		 * one by a column of its own)
+		 */
 		Bitmapset  *cols = NULL;
 		int			attno = -1;
 
@@ -526,7 +562,7 @@ resolve_fk(MpPlan *plan, Relation source, ArrayType *attributes, Oid target)
 			ForeignKeyCacheInfo *fk = lfirst(lc);
 
 			if (fk->confrelid == target)
-				cols = bms_add_member(cols, fk->conkey[0]);
+				cols = bms_add_member(cols, fkey_name_column(source, fk));
 		}
 		if (cols == NULL)
 			ereport(ERROR,
