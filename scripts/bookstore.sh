@@ -12,10 +12,14 @@
 #                                     section (python/bench_django.py) over
 #                                     DJANGO_CHUNKS chunks (10)
 #   QUERIES=bench/parts.tsv               another query file (no Django section)
-#   SECTIONS="main partitioned django replica"  which sections run (default: all);
+#   SECTIONS="main partitioned composite django replica"  which sections run
+#                                     (default: all);
 #                                     partitioned: author and book copied into
 #                                     partitioned tables (bench/partitioned.sql),
 #                                     bench/partitioned.tsv;
+#                                     composite: author and book copied into
+#                                     tables keyed by (tenant, id)
+#                                     (bench/composite.sql), bench/composite.tsv;
 #                                     replica: a streaming standby of the
 #                                     cluster, then the cluster without the
 #                                     preload (bench/replica.tsv)
@@ -103,7 +107,7 @@ nchunks=$((books / chunk))
 echo "$mode: $nchunks chunks of $chunk ids; times in ms per chunk, rows received by the client;"
 echo "the first chunk of each method is cold, the median is over all chunks; the methods"
 echo "take turns over ${ROUNDS:-10} slices of the chunks, so that drift affects them alike"
-sections=${SECTIONS:-main partitioned django replica}
+sections=${SECTIONS:-main partitioned composite django replica}
 [ "$mode" = bench ] && [ -z "${QUERIES:-}" ] || sections=main
 case " $sections " in *" main "*)
     tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" "${QUERIES:-bench/queries.tsv}" ;;
@@ -120,6 +124,19 @@ case " $sections " in *" partitioned "*)
            WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
     echo "partitioned: author by hash of id (8 partitions), book by range of id (10)"
     tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/partitioned.tsv ;;
+esac
+
+case " $sections " in *" composite "*)
+    echo
+    if [ "$(psql -tAc "SELECT obj_description(to_regclass('book_t'))" 2>/dev/null || true)" != "$want" ]; then
+        echo "composite: copying author and book into tables keyed by (tenant, id) ..."
+        psql -f bench/composite.sql >/dev/null
+        psql -c "COMMENT ON TABLE book_t IS '$want'"
+    fi
+    psql -tAc "SELECT sum(pg_prewarm(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')" >/dev/null
+    echo "composite: author once per tenant (2), book keyed by (tenant, id)"
+    tmp/runner "$chunk" "$nchunks" "${ROUNDS:-10}" bench/composite.tsv ;;
 esac
 
 case " $sections " in *" django "*)

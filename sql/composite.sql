@@ -176,6 +176,24 @@ SELECT count(*) AS visible FROM memoized_prefetch.fk('doc', ARRAY[(2, 1), (2, 2)
 RESET ROLE;
 ALTER TABLE org DISABLE ROW LEVEL SECURITY;
 
+-- a lookup reads the index pages of its keys only: keys of two tenants in one
+-- call, where the scan moves from the first tenant's to the second's and then
+-- descends to each key of the second (sparse ones) by itself
+CREATE TABLE big (tenant int, id bigint, PRIMARY KEY (tenant, id));
+INSERT INTO big SELECT t, i FROM generate_series(1, 2) t, generate_series(1, 100000) i;
+VACUUM ANALYZE big;
+CREATE FUNCTION pg_temp.blocks(q text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE plan json;
+BEGIN
+    EXECUTE 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ' || q INTO plan;
+    RETURN (plan -> 0 -> 'Plan' ->> 'Shared Hit Blocks')::bigint
+         + (plan -> 0 -> 'Plan' ->> 'Shared Read Blocks')::bigint;
+END $$;
+SET memoized_prefetch.enabled = off;
+SELECT pg_temp.blocks($$SELECT * FROM memoized_prefetch.fk('big', ARRAY[ROW(1, 50)] || ARRAY(SELECT ROW(2, i) FROM generate_series(10, 100000, 997) i), '{}', NULL::big)$$) < 1000
+    AS reads_its_pages;
+RESET memoized_prefetch.enabled;
+
 -- refusals
 -- ids that are not records, or records of another number of fields
 SELECT pg_temp.err($$SELECT * FROM memoized_prefetch.fk('doc', ARRAY[1, 2], '{org_id}', NULL::org)$$);

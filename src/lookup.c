@@ -214,19 +214,22 @@ index_row(MpLookup *lk, IndexScanDesc scan, TupleDesc desc, Datum *values,
 /*
  * The scan keys of lookup_index, "lower <= key <= upper" in the index's
  * order of keys: one scan key per bound on the first column for a single
- * key.  For a composite key the lower bound is a row comparison,
- * "(a, b) >= (x, y)", built as the executor builds one (a member per column
- * with the column's comparison function), so that a descent lands on the
- * key itself; the upper bound is one too when "tight", else it is the first
- * column's "a <= x" alone, cheaper to check at every entry: the merge stops
- * by itself after the last key.
+ * key.  For a composite key, when "tight" (lower and upper are the key
+ * looked for), an equality per column, all of which the btree checks as
+ * required, so that the scan ends right after the key's entries; else a row
+ * comparison "(a, b) >= (x, y)" below, built as the executor builds one (a
+ * member per column with the column's comparison function), so that a
+ * descent lands on the key, and the first column's "a <= x" above (repeated
+ * to fill the nkeys scan keys of the scan), which ends the scan after the
+ * last key's first column; the merge ends by itself after the last key.  A
+ * row comparison above would not do: the btree ends a scan on one only
+ * when its first column fails.
  */
 static void
 scan_bounds(MpLookup *lk, ScanKey skeys, ScanKey members, Datum lower, Datum upper,
-			bool tight, FmgrInfo *lefunc)
+			bool tight, FmgrInfo *lefunc, FmgrInfo *eqfuncs)
 {
 	MpIndexedRel *ik = lk->ik;
-	int			b;
 	int			i;
 
 	if (ik->nkeys == 1)
@@ -235,31 +238,32 @@ scan_bounds(MpLookup *lk, ScanKey skeys, ScanKey members, Datum lower, Datum upp
 		skeys[1].sk_argument = upper;
 		return;
 	}
-	if (!tight)
-		ScanKeyEntryInitializeWithInfo(&skeys[1], 0, 1, BTLessEqualStrategyNumber,
+	if (tight)
+	{
+		for (i = 0; i < ik->nkeys; i++)
+			ScanKeyEntryInitializeWithInfo(&skeys[i], 0, i + 1, BTEqualStrategyNumber,
+										   InvalidOid, ik->cols[i].collation,
+										   &eqfuncs[i], mp_key_field(ik, lower, i));
+		return;
+	}
+	/* made anew each time: the btree marks the members it uses */
+	for (i = 0; i < ik->nkeys; i++)
+		ScanKeyEntryInitializeWithInfo(&members[i],
+									   SK_ROW_MEMBER | (i == ik->nkeys - 1 ? SK_ROW_END : 0),
+									   i + 1, BTGreaterEqualStrategyNumber, InvalidOid,
+									   ik->cols[i].collation,
+									   index_getprocinfo(lk->index, i + 1, BTORDER_PROC),
+									   mp_key_field(ik, lower, i));
+	/* the header, as the executor makes one: no function of its own */
+	memset(&skeys[0], 0, sizeof(ScanKeyData));
+	skeys[0].sk_flags = SK_ROW_HEADER;
+	skeys[0].sk_attno = 1;
+	skeys[0].sk_strategy = BTGreaterEqualStrategyNumber;
+	skeys[0].sk_argument = PointerGetDatum(members);
+	for (i = 1; i < ik->nkeys; i++)
+		ScanKeyEntryInitializeWithInfo(&skeys[i], 0, 1, BTLessEqualStrategyNumber,
 									   InvalidOid, ik->collation, lefunc,
 									   mp_key_field(ik, upper, 0));
-	for (b = 0; b < (tight ? 2 : 1); b++)
-	{
-		ScanKey		m = &members[b * ik->nkeys];
-		StrategyNumber strategy = b == 0 ? BTGreaterEqualStrategyNumber :
-			BTLessEqualStrategyNumber;
-
-		/* made anew each time: the btree marks the members it uses */
-		for (i = 0; i < ik->nkeys; i++)
-			ScanKeyEntryInitializeWithInfo(&m[i],
-										   SK_ROW_MEMBER | (i == ik->nkeys - 1 ? SK_ROW_END : 0),
-										   i + 1, strategy, InvalidOid,
-										   ik->cols[i].collation,
-										   index_getprocinfo(lk->index, i + 1, BTORDER_PROC),
-										   mp_key_field(ik, b == 0 ? lower : upper, i));
-		/* the header, as the executor makes one: no function of its own */
-		memset(&skeys[b], 0, sizeof(ScanKeyData));
-		skeys[b].sk_flags = SK_ROW_HEADER;
-		skeys[b].sk_attno = 1;
-		skeys[b].sk_strategy = strategy;
-		skeys[b].sk_argument = PointerGetDatum(m);
-	}
 }
 
 /* The key of index entry itup, or false when a key column of it is NULL. */
@@ -290,9 +294,13 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	TupleDesc	desc = RelationGetDescr(lk->rowrel);
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
-	ScanKeyData skeys[2];
+	int			i;
+	int			nskeys = Max(ik->nkeys, 2);	/* the same for every descent */
+	ScanKeyData *skeys = palloc(sizeof(ScanKeyData) * nskeys);
 	ScanKeyData *members = ik->nkeys > 1 ?
-		palloc(sizeof(ScanKeyData) * 2 * ik->nkeys) : NULL;
+		palloc(sizeof(ScanKeyData) * ik->nkeys) : NULL;
+	FmgrInfo   *eqfuncs = ik->nkeys > 1 ?
+		palloc(sizeof(FmgrInfo) * ik->nkeys) : NULL;
 	FmgrInfo	gefunc;
 	FmgrInfo	lefunc;
 	int			nd = ks->ndistinct;
@@ -324,7 +332,9 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	ScanKeyEntryInitializeWithInfo(&skeys[1], 0, 1, BTLessEqualStrategyNumber,
 								   InvalidOid, ik->collation, &lefunc,
 								   (Datum) 0);
-	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), 2, 0);
+	for (i = 0; i < ik->nkeys && ik->nkeys > 1; i++)
+		fmgr_info(get_opcode(ik->cols[i].eqop), &eqfuncs[i]);
+	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), nskeys, 0);
 	scan->xs_want_itup = true;
 	slot = table_slot_create(lk->heap, NULL);
 
@@ -343,8 +353,9 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 			if (tight)
 				tight_left--;
 			scan_bounds(lk, skeys, members, ks->distinct[order[j]],
-						ks->distinct[order[tight ? j : nd - 1]], tight, &lefunc);
-			index_rescan(scan, skeys, 2, NULL, 0);
+						ks->distinct[order[tight ? j : nd - 1]], tight, &lefunc,
+						eqfuncs);
+			index_rescan(scan, skeys, nskeys, NULL, 0);
 			positioned = true;
 			page = InvalidBlockNumber;
 		}
