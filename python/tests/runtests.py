@@ -25,7 +25,9 @@ settings.configure(
         "HOST": os.environ.get("PGHOST", ""),
         "PORT": os.environ.get("PGPORT", ""),
     }},
-    INSTALLED_APPS=["tests.bookshop", "tests.edge", "tests.parted"],
+    # tests.composite: models with a CompositePrimaryKey (Django 5.2)
+    INSTALLED_APPS=["tests.bookshop", "tests.edge", "tests.parted"] + (
+        ["tests.composite"] if django.VERSION >= (5, 2) else []),
     DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
     USE_TZ=True,
     SECRET_KEY="memoized-prefetch-tests",

@@ -43,7 +43,8 @@ class Resolution(TestCase):
 
     def test_errors(self):
         self.check("Book has no field 'writer'", MemoizedPrefetchConfig(Author, ["writer"]))
-        self.check("is not a forward ForeignKey or OneToOneField (use is_many_to_many=True)",
+        self.check("is not a forward ForeignKey, OneToOneField or composite ForeignObject "
+                   "(use is_many_to_many=True)",
                    MemoizedPrefetchConfig(Category, ["categories"]))
         self.check("is not a forward ManyToManyField",
                    MemoizedPrefetchConfig(Author, ["author"], is_many_to_many=True))

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, List, Optional
 
-from django.db.models import Field, ForeignKey, ManyToManyField
+from django.db.models import Field, ForeignKey, ForeignObject, ManyToManyField
 
 from .config import MemoizedPrefetchConfig
 from .sql import SCHEMA
@@ -48,6 +48,47 @@ def reverse_relation(model, name):
     return None
 
 
+def forward_relation(field) -> bool:
+    """Whether ``field`` is a forward relation that fk() follows: a
+    ForeignKey or OneToOneField, or a ForeignObject of several columns (a
+    composite foreign key, as Django 5.2 relates models with a
+    CompositePrimaryKey), which needs a FOREIGN KEY constraint of those
+    columns in the database."""
+    if field.many_to_many or not (field.many_to_one or field.one_to_one) or (
+            field.related_model is None or not isinstance(field, ForeignObject)):
+        return False
+    return field.concrete or len(field.local_related_fields) > 1
+
+
+def relation_keys(field):
+    """(attname, key attname, column) of a forward relation: where its value
+    is on the source, the target's field that value is a key of, and the
+    column fk() is given.  For a composite foreign key the attnames are
+    tuples, and the column names its FOREIGN KEY constraint to the server:
+    one of its columns that no other relation of the model has (author_id
+    of (tenant_id, author_id)), else one that no other relation to the same
+    table has."""
+    if field.concrete:
+        return field.attname, field.target_field.attname, field.column
+    mine = [f.column for f in field.local_related_fields]
+    table = field.related_model._meta.db_table
+    anywhere, to_table = set(), set()
+    for f in field.model._meta.get_fields():
+        if f is not field and not f.auto_created and isinstance(f, ForeignObject) and (
+                f.related_model is not None):
+            columns = {g.column for g in f.local_related_fields}
+            anywhere |= columns
+            if f.related_model._meta.db_table == table:
+                to_table |= columns
+    own = [c for c in mine if c not in anywhere] or [c for c in mine if c not in to_table]
+    if not own:
+        raise ValueError("%s.%s: every column of (%s) is also a column of another relation to "
+                         "%s, so none names its foreign key" % (
+                             field.model.__name__, field.name, ", ".join(mine), table))
+    return (tuple(f.attname for f in field.local_related_fields),
+            tuple(f.attname for f in field.foreign_related_fields), own[0])
+
+
 @dataclass
 class Attr:
     """One attribute of a config, resolved from the chunk's model."""
@@ -63,7 +104,7 @@ class Attr:
     # reverse relations: the key, in the field cache of each target, of the
     # forward foreign key back to its source
     back_cache_name: Optional[str] = None
-    # foreign keys only
+    # foreign keys only (tuples of attnames for a composite foreign key)
     attname: Optional[str] = None
     column_path: Optional[str] = None  # for fk(): "book_id.publisher_id"
     key_attname: Optional[str] = None  # the target field the values are keys of
@@ -86,8 +127,9 @@ class Attr:
                                      "step of a path may be one" % (text, current.__name__, name))
                 if rel.many_to_many or not isinstance(rel.field, ForeignKey):
                     raise ValueError("attribute %r: %s.%s is not the reverse side of a ForeignKey "
-                                     "or OneToOneField (reverse many-to-many relations are not "
-                                     "supported)" % (text, current.__name__, name))
+                                     "or OneToOneField (reverse many-to-many relations are "
+                                     "not supported, nor reverse composite relations)"
+                                     % (text, current.__name__, name))
                 fields.append(rel)
                 current = rel.related_model
                 continue
@@ -105,14 +147,15 @@ class Attr:
                     raise ValueError("attribute %r: %s.%s is not a forward ManyToManyField"
                                      % (text, current.__name__, name))
             else:
-                if not ((field.many_to_one or field.one_to_one) and field.concrete
-                        and field.related_model is not None):
+                if not forward_relation(field):
                     hint = " (use is_many_to_many=True)" if field.many_to_many else ""
-                    raise ValueError("attribute %r: %s.%s is not a forward ForeignKey or "
-                                     "OneToOneField%s" % (text, current.__name__, name, hint))
-                if "." in field.column or "__" in field.column:
+                    raise ValueError("attribute %r: %s.%s is not a forward ForeignKey, "
+                                     "OneToOneField or composite ForeignObject%s"
+                                     % (text, current.__name__, name, hint))
+                column = relation_keys(field)[2]
+                if "." in column or "__" in column:
                     raise ValueError("attribute %r: column %r cannot be named in a path"
-                                     % (text, field.column))
+                                     % (text, column))
                 if table is not None and field.model._meta.db_table != table:
                     raise ValueError("attribute %r: %s is a column of another table than the one "
                                      "%s leads to (multi-table inheritance)"
@@ -130,10 +173,11 @@ class Attr:
                        back_cache_name=cache_name(rel.field))
         if many_to_many:
             return cls(text, prefix, field, field.name, field.model, kind=M2M)
+        attname, key_attname, _ = relation_keys(field)
         return cls(text, prefix, field, cache_name(field), fields[0].model,
-                   attname=field.attname,
-                   column_path=".".join(f.column for f in fields),
-                   key_attname=field.target_field.attname,
+                   attname=attname,
+                   column_path=".".join(relation_keys(f)[2] for f in fields),
+                   key_attname=key_attname,
                    reverse_cache_name=(cache_name(field.remote_field)
                                        if field.one_to_one else None))
 
@@ -172,7 +216,7 @@ class M2MLink:
     def call(self, qn, type_sql, ids_sql, ids):
         """The call giving (source_id, target) rows, and its parameters."""
         return ("%s.m2m(%%s::regclass, %s, NULL::%s, %%s, %%s)" % (SCHEMA, ids_sql, type_sql),
-                [qn(self.table), ids, self.source_column, self.target_column])
+                [qn(self.table)] + ids + [self.source_column, self.target_column])
 
 
 @dataclass
@@ -201,7 +245,7 @@ class ReverseLink:
 
     def call(self, qn, type_sql, ids_sql, ids):
         return ("%s.reverse_fk(%%s::regclass, %s, NULL::%s, %%s)" % (SCHEMA, ids_sql, type_sql),
-                [qn(self.source_table), ids, self.source_column])
+                [qn(self.source_table)] + ids + [self.source_column])
 
 
 @dataclass

@@ -6,7 +6,7 @@ row it was built from."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from django.db import router
 from django.db.models import Model, QuerySet, prefetch_related_objects, signals
@@ -17,7 +17,7 @@ from django.db.models.query_utils import DeferredAttribute
 from .sql import (
     Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain,
     _INTEGER_TYPES, m2m_delta_statement, load_all_statement, m2m_statement,
-    make_shape, merged_statement, with_session,
+    make_shape, merged_statement, pk_fields, with_session,
 )
 
 _MISSING = object()
@@ -195,7 +195,8 @@ class Target:
         primary keys the paths lead to) that the cache holds; None when the
         shape does not allow it (a queryset, converted keys)."""
         shape = self._shape(alias)
-        if shape.empty or not shape.plain or shape.pk_converted or not self.memoize:
+        if shape.empty or not shape.plain or shape.pk_converted or not self.memoize or (
+                shape.composite):
             return None
         held = self._held(alias, keys)
 
@@ -249,6 +250,7 @@ class Target:
         tag = len(live) > 1
         lo = 2 if tag else 1
         if not tag and shape.plain and not shape.pk_converted and self.memoize and (
+                not shape.composite) and (
                 live[0][1].source_key.get_internal_type() in _INTEGER_TYPES):
             part = self._m2m_delta_part(alias, shape, parts, live[0])
             if part is not None:
@@ -256,7 +258,7 @@ class Target:
 
         def finish(rows, rowtype):
             groups = [{} for _ in parts]
-            pks = list(map(itemgetter(shape.pk_pos + lo), rows))
+            pks = list(map(shape.pk_getter(lo), rows))
             found = self._resolve(shape, rowtype, dict(zip(pks, rows)), lo)
             instances = map(found.__getitem__, pks)
             if tag:
@@ -372,9 +374,10 @@ class Target:
         n = shape.ncols
         cache = self._cache(alias, rowtype)
         build = shape.build()
+        key = shape.pk_getter()
         for row in rows:
             values = row[:n] + row[n + 1:]
-            cache[row[shape.pk_pos]] = (values, build(values), row[n])
+            cache[key(row)] = (values, build(values), row[n])
         self._trim(cache)
 
     # -- instances -----------------------------------------------------------
@@ -399,7 +402,7 @@ class Target:
     def _instances(self, shape, rows, rowtype):
         """{primary key: instance} for rows of the target's columns (and the
         row type marker)."""
-        found = self._resolve(shape, rowtype, dict(zip(map(itemgetter(shape.pk_pos), rows), rows)))
+        found = self._resolve(shape, rowtype, dict(zip(map(shape.pk_getter(), rows), rows)))
         if shape.pk_converted:
             found = {inst.pk: inst for inst in found.values()}
         return found
@@ -439,9 +442,14 @@ class Target:
 
     def by_key(self, found, key_attname):
         """The instances by the field foreign keys point at (the primary key
-        unless to_field says otherwise)."""
-        if key_attname == self.model._meta.pk.attname:
+        unless to_field says otherwise), or by the tuple of fields a
+        composite foreign key points at (``key_attname`` a tuple)."""
+        if key_attname == self.model._meta.pk.attname or key_attname == tuple(
+                f.attname for f in pk_fields(self.model._meta)):
             return found
+        if isinstance(key_attname, tuple):
+            get = attrgetter(*key_attname)
+            return {get(inst): inst for inst in found.values()}
         return {getattr(inst, key_attname): inst for inst in found.values()}
 
 

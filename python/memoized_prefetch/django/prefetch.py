@@ -16,11 +16,11 @@ from typing import Dict, Sequence
 from django.db import router
 from django.db.models import Field, Model
 
-from .attributes import M2M, MANY, ONE, REVERSE_ONE, ConfigPlan, cache_name
+from .attributes import M2M, MANY, ONE, REVERSE_ONE, ConfigPlan, cache_name, relation_keys
 from .config import MemoizedPrefetchConfig
 from .instances import Target, run_parts
 from .results import assign_many, assign_one
-from .sql import is_plain
+from .sql import is_plain, pk_fields
 from .server import ServerSession, server_stats
 
 __all__ = ["MemoizedPrefetch"]
@@ -345,12 +345,12 @@ def _prepare_fk(c: ConfigPlan, objects, first, levels, links=None):
 
     # One source row per distinct key value the chunk's instances hold (per
     # target field, when the attributes point at different ones).
-    ids = _values(objects, c.source_model._meta.pk.attname)
+    ids = _pk_values(objects, c.source_model)
     saved = None not in ids
     reps = {}
     for a, group in zip(c.attrs, c.key_groups or [None] * len(c.attrs)):
         if a.prefix:
-            values = [None if p is None else getattr(p, a.attname)
+            values = [None if p is None else _value(p, a.attname)
                       for p in (_follow(o, a.prefix) for o in objects)]
         else:
             values = _values(objects, a.attname)
@@ -423,11 +423,33 @@ _fields_cache = attrgetter("_state.fields_cache")
 def _values(objects, attname):
     """The value of a concrete field on each object: read from the instance
     dicts (the attribute's descriptor is a Python call), unless deferred on
-    some, which Django then loads."""
+    some, which Django then loads.  For a tuple of attnames (a composite
+    key), the tuple of their values, or None where one of them is None
+    (a composite foreign key then points at nothing)."""
+    if isinstance(attname, tuple):
+        return [None if None in t else t
+                for t in zip(*(_values(objects, a) for a in attname))]
     try:
         return list(map(itemgetter(attname), map(_instance_dict, objects)))
     except KeyError:
         return [getattr(o, attname) for o in objects]
+
+
+def _value(obj, attname):
+    """_values of one object."""
+    if isinstance(attname, tuple):
+        t = tuple(getattr(obj, a) for a in attname)
+        return None if None in t else t
+    return getattr(obj, attname)
+
+
+def _pk_values(objects, model):
+    """The primary key of each object: a tuple for a composite key (None
+    where a column is None: unsaved)."""
+    fields = pk_fields(model._meta)
+    if len(fields) > 1:
+        return _values(objects, tuple(f.attname for f in fields))
+    return _values(objects, fields[0].attname)
 
 
 def _follow(obj, prefix):
@@ -446,7 +468,7 @@ def _load_hop(target, field, parents, handed_out, loaded):
     earlier call set it (``loaded``).  Intermediates the chunk brought
     (select_related, prefetch_related) are used as they are."""
     name = field.name
-    attname = field.attname
+    attname, key_attname, column = relation_keys(field)
     need = []
     for parent in parents:
         child = parent._state.fields_cache.get(name, _MISSING)
@@ -456,18 +478,18 @@ def _load_hop(target, field, parents, handed_out, loaded):
     if not need:
         return
     # one source row per distinct key value, as in _run_fk
-    reps = dict(zip(_values(need, attname), _values(need, field.model._meta.pk.attname)))
+    reps = dict(zip(_values(need, attname), _pk_values(need, field.model)))
     reps.pop(None, None)
     source_ids = [i for i in set(reps.values()) if i is not None]
     found = {}
     if source_ids:
         found = target.fetch_fk(target.alias_for(parents[0]), field.model, source_ids,
-                                [field.column])
+                                [column])
     for inst in found.values():
         loaded[id(inst)] = inst
     reverse_name = cache_name(field.remote_field) if field.one_to_one else None
     _assign_fk(need, attname, cache_name(field),
-               target.by_key(found, field.target_field.attname), reverse_name)
+               target.by_key(found, key_attname), reverse_name)
 
 
 # ---------------------------------------------------------------------------

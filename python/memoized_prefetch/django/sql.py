@@ -40,10 +40,10 @@ class Shape:
     connection: Any
     plain: bool
     type_sql: str  # the table's row type
-    pk_column: str
+    pk_columns: List[str]  # the primary key's columns (several: a composite key)
     empty: bool = False  # the queryset gives no rows whatever the keys
     ncols: int = 0  # the target's columns in a row
-    pk_pos: int = 0
+    pk_positions: tuple = (0,)  # where the primary key's columns are in a row
     converters: list = _field(default_factory=list)  # [(position, converters, expression)]
     pk_converted: bool = False
     columns: List[str] = _field(default_factory=list)  # plain: the table's columns
@@ -60,6 +60,33 @@ class Shape:
     # build() -> the function making an instance of a row, for one batch of
     # rows; set by instances.Target
     build: Optional[Callable] = None
+
+    @property
+    def composite(self) -> bool:
+        return len(self.pk_columns) > 1
+
+    def pk_getter(self, lo=0):
+        """The primary key of a row whose target columns start at ``lo``: a
+        value, or a tuple of values for a composite key (as ``instance.pk``
+        gives it)."""
+        return itemgetter(*(p + lo for p in self.pk_positions))
+
+    def keys_sql(self, row: str) -> str:
+        """The primary key of ``row`` (a row of the target's type) as the
+        columns k0, k1, ... of a select list."""
+        return ", ".join("(%s).%s AS k%d" % (row, c, i) for i, c in enumerate(self.pk_columns))
+
+    def key_match(self, left: str, right: str) -> str:
+        """``left`` (columns c<position>) holding the keys of ``right``
+        (columns k0, k1, ...)."""
+        return " AND ".join("%s.c%d = %s.k%d" % (left, p, right, i)
+                            for i, p in enumerate(self.pk_positions))
+
+
+def pk_fields(opts) -> list:
+    """The fields of a model's primary key: several for a composite key
+    (Django 5.2's CompositePrimaryKey), else the primary key itself."""
+    return list(getattr(opts, "pk_fields", None) or [opts.pk])
 
 
 def is_plain(qs: QuerySet, ordered: bool) -> bool:
@@ -91,26 +118,34 @@ def make_shape(model, queryset: QuerySet, plain: bool, alias: str) -> Shape:
     connection = connections[alias]
     qn = connection.ops.quote_name
     opts = model._meta
-    pk = opts.pk
-    shape = Shape(alias, connection, plain, _esc(qn(opts.db_table)), _esc(qn(pk.column)))
+    keys = pk_fields(opts)
+    shape = Shape(alias, connection, plain, _esc(qn(opts.db_table)),
+                  [_esc(qn(f.column)) for f in keys])
+    key_attnames = [f.attname for f in keys]
     if plain:
         fields = opts.concrete_fields
         shape.ncols = len(fields)
         shape.columns = [_esc(qn(f.column)) for f in fields]
         shape.model = model
         shape.attnames = [f.attname for f in fields]
-        shape.pk_pos = shape.attnames.index(pk.attname)
+        shape.pk_positions = tuple(map(shape.attnames.index, key_attnames))
         for i, f in enumerate(fields):
             col = f.get_col(opts.db_table)
             convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
             if convs:
                 shape.converters.append((i, convs, col))
-        shape.pk_converted = any(i == shape.pk_pos for i, _, _ in shape.converters)
+        shape.pk_converted = any(i in shape.pk_positions for i, _, _ in shape.converters)
         return shape
 
     # The queryset restricted to the keys the statement's CTE mp_keys
     # holds, so that its ORDER BY applies to those rows.
-    restricted = queryset.filter(pk__in=RawSQL("SELECT k FROM mp_keys", ()))
+    if not shape.composite:
+        restricted = queryset.filter(pk__in=RawSQL("SELECT k0 FROM mp_keys", ()))
+    else:
+        table = qn(opts.db_table)
+        restricted = queryset.extra(where=["(%s) IN (SELECT %s FROM mp_keys)" % (
+            ", ".join("%s.%s" % (table, qn(f.column)) for f in keys),
+            ", ".join("k%d" % i for i in range(len(keys))))])
     compiler = restricted.query.get_compiler(using=alias)
     try:
         sql, params = compiler.as_sql()
@@ -124,14 +159,14 @@ def make_shape(model, queryset: QuerySet, plain: bool, alias: str) -> Shape:
     shape.qs_aliases = ", ".join("c%d" % i for i in range(n))
     start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
     shape.attnames = [s[0].target.attname for s in select[start:end]]
-    if pk.attname not in shape.attnames:
+    if not set(key_attnames) <= set(shape.attnames):
         raise ValueError("the queryset of %s must select its primary key" % model.__name__)
     shape.start = start
-    shape.pk_pos = start + shape.attnames.index(pk.attname)
+    shape.pk_positions = tuple(start + shape.attnames.index(a) for a in key_attnames)
     converters = compiler.get_converters([s[0] for s in select[:n]])
     shape.converters = [(pos, convs, expression)
                         for pos, (convs, expression) in converters.items()]
-    shape.pk_converted = shape.pk_pos in converters
+    shape.pk_converted = any(p in converters for p in shape.pk_positions)
     shape.related_populators = get_related_populators(klass_info, select, alias)
     shape.model = klass_info["model"]
     shape.annotations = list(compiler.annotation_col_map.items())
@@ -146,14 +181,14 @@ def fk_statement(shape: Shape, source_model, source_ids, column_paths, wrap=Fals
     ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection, wrap)
     call = "%s.fk(%%s::regclass, %s, %%s::text[], NULL::%s)" % (
         SCHEMA, ids_sql, shape.type_sql)
-    params = [connection.ops.quote_name(source_model._meta.db_table), ids, list(column_paths)]
+    params = [connection.ops.quote_name(source_model._meta.db_table)] + ids + [list(column_paths)]
     if shape.plain:
         sql = "SELECT %s, NULL::%s FROM %s s" % (
             ", ".join("(s.target).%s" % c for c in shape.columns), shape.type_sql, call)
     else:
-        sql = "WITH mp_keys AS (SELECT (s.target).%s AS k FROM %s s) SELECT %s, NULL::%s " \
+        sql = "WITH mp_keys AS (SELECT %s FROM %s s) SELECT %s, NULL::%s " \
             "FROM (%s) AS q(%s)" % (
-                shape.pk_column, call, ", ".join("q.c%d" % i for i in range(shape.ncols)),
+                shape.keys_sql("s.target"), call, ", ".join("q.c%d" % i for i in range(shape.ncols)),
                 shape.type_sql, shape.qs_sql, shape.qs_aliases)
         params = params + shape.qs_params
     return sql, params
@@ -187,9 +222,9 @@ def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, hel
            "ON h.k = y.k AND h.r = pg_typeof(y.t)::oid) x" % (
                ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
                          for c in shape.columns),
-               shape.type_sql, shape.pk_column, digest_sql("s.target"), call, keys_sql))
-    params = [connection.ops.quote_name(source_model._meta.db_table), ids,
-              list(column_paths), keys, [h[1] for h in held], [int(h[2]) for h in held]]
+               shape.type_sql, shape.pk_columns[0], digest_sql("s.target"), call, keys_sql))
+    params = ([connection.ops.quote_name(source_model._meta.db_table)] + ids
+              + [list(column_paths)] + keys + [[h[1] for h in held], [int(h[2]) for h in held]])
     return sql, params
 
 
@@ -221,11 +256,11 @@ def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
                    "%s.fk(%%s::regclass, (SELECT array_agg(k) FROM mp_g), %%s::text[], "
                    "NULL::%s) f) "
                    "SELECT g.k, t.t, g.s FROM mp_g g JOIN mp_t t ON t.k = g.k" % (
-                       shape.pk_column, call, shape.pk_column, SCHEMA, shape.type_sql))
+                       shape.pk_columns[0], call, shape.pk_columns[0], SCHEMA, shape.type_sql))
         extra = [qn(shape.model._meta.db_table), [pk.column]]
     else:
         targets = ("SELECT (s.target).%s AS k, (array_agg(s.target))[1] AS t, "
-                   "array_agg(s.source_id) AS s FROM %s s GROUP BY 1" % (shape.pk_column, call))
+                   "array_agg(s.source_id) AS s FROM %s s GROUP BY 1" % (shape.pk_columns[0], call))
     sql = ("WITH mp_a AS MATERIALIZED (%s) "
            "SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, x.s, %s, NULL::%s FROM "
            "(SELECT a.k, a.t, a.s, a.d, coalesce(h.d = a.d, false) AS same FROM "
@@ -236,7 +271,7 @@ def m2m_delta_statement(shape: Shape, link, values, held, wrap=False):
                ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
                          for c in shape.columns),
                shape.type_sql, digest_sql("b.t"), keys_sql))
-    params = call_params + extra + [keys, [h[1] for h in held], [int(h[2]) for h in held]]
+    params = call_params + extra + keys + [[h[1] for h in held], [int(h[2]) for h in held]]
     return sql, params
 
 
@@ -264,18 +299,18 @@ def m2m_statement(shape: Shape, live, wrap=False):
             for i, call in calls)
     else:
         links = " UNION ALL ".join(
-            "SELECT %s s.source_id, (s.target).%s AS k FROM %s s" % (
-                "%d AS a," % i if tag else "", shape.pk_column, call)
+            "SELECT %s s.source_id, %s FROM %s s" % (
+                "%d AS a," % i if tag else "", shape.keys_sql("s.target"), call)
             for i, call in calls)
         # the queryset's rows for the linked keys, numbered in its order
         sql = ("WITH mp_keys AS MATERIALIZED (%s) "
                "SELECT %s l.source_id, %s, NULL::%s FROM mp_keys l JOIN "
                "(SELECT %s, row_number() OVER () AS mp_n FROM (%s) AS qq(%s)) q "
-               "ON q.c%d = l.k ORDER BY q.mp_n" % (
+               "ON %s ORDER BY q.mp_n" % (
                    links, "l.a," if tag else "",
                    ", ".join("q.c%d" % i for i in range(shape.ncols)), shape.type_sql,
                    ", ".join("qq.c%d" % i for i in range(shape.ncols)),
-                   shape.qs_sql, shape.qs_aliases, shape.pk_pos))
+                   shape.qs_sql, shape.qs_aliases, shape.key_match("q", "l")))
         params = params + shape.qs_params
     return sql, params
 
@@ -381,12 +416,27 @@ def _esc(sql: str) -> str:
 
 
 def _id_array(values, field, connection, wrap=False):
-    """An array parameter of the column type of ``field``: integers as one
-    array literal (cheap to send and to parse), other types adapted by the
-    driver.  With ``wrap``, read through the CTE mp_cfg."""
+    """The SQL of an array of the column type of ``field`` and its
+    parameters: integers as one array literal (cheap to send and to parse),
+    other types adapted by the driver.  A composite primary key's values
+    (tuples) are an array of records, made of one array per column.  With
+    ``wrap``, read through the CTE mp_cfg."""
+    fields = getattr(field, "fields", None) if field.primary_key else None
+    if fields and len(fields) > 1:
+        columns = list(zip(*values)) if values else [()] * len(fields)
+        arrays = [_column_array(f, c, connection) for f, c in zip(fields, columns)]
+        names = ", ".join("u.k%d" % i for i in range(len(fields)))
+        sql = "(SELECT array_agg(ROW(%s)) FROM %sunnest(%s) u(%s))" % (
+            names, "mp_cfg, " if wrap else "", ", ".join(a[0] for a in arrays),
+            names.replace("u.", ""))
+        return sql, [a[1] for a in arrays]
+    sql, param = _column_array(field, values, connection)
+    return ("(SELECT %s FROM mp_cfg)" % sql if wrap else sql), [param]
+
+
+def _column_array(field, values, connection):
     db_type = field.rel_db_type(connection)
-    fmt = "(SELECT %%s::%s[] FROM mp_cfg)" if wrap else "%%s::%s[]"
     if field.get_internal_type() in _INTEGER_TYPES or db_type in ("integer", "bigint", "smallint"):
-        return fmt % db_type, "{%s}" % ",".join(map(str, map(int, values)))
+        return "%%s::%s[]" % db_type, "{%s}" % ",".join(map(str, map(int, values)))
     prep = field.get_db_prep_value
-    return fmt % _esc(db_type), [prep(v, connection) for v in values]
+    return "%%s::%s[]" % _esc(db_type), [prep(v, connection) for v in values]
