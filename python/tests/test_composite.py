@@ -116,6 +116,52 @@ class Composite(TestCase):
         self.assertEqual(chunk[0].author.name, "Renamed")
         self.assertIsNot(chunk[0].author, old)
 
+    def test_unchanged_rows_not_sent_again(self):
+        # rows of a composite-key target the adapter holds unchanged come
+        # back as their key alone: (k0, k1, NULL digest, NULL columns...)
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(CAuthor, ["author"]))
+
+        def statement_rows(chunk):
+            statements = []
+
+            def record(execute, sql, params, many, context):
+                statements.append((sql, params))
+                return execute(sql, params, many, context)
+            with connection.execute_wrapper(record):
+                mp.process_chunk(chunk)
+            self.assertEqual(len(statements), 1)
+            with connection.cursor() as cursor:
+                cursor.execute(*statements[0])
+                return cursor.fetchall()
+
+        def chunk():
+            return list(CBook.objects.order_by("pk")[:100])
+        books = chunk()
+        keys = {(b.tenant_id, b.author_id) for b in books}
+        first = statement_rows(books)
+        self.assertEqual({r[:2] for r in first}, keys)
+        self.assertTrue(all(r[2] is not None for r in first))
+        instances = {b.author.pk: b.author for b in books}
+
+        again = chunk()
+        rows = statement_rows(again)
+        self.assertEqual({r[:2] for r in rows}, keys)
+        self.assertTrue(all(v is None for r in rows for v in r[2:]), rows[:3])
+        for b in again:
+            self.assertIs(b.author, instances[(b.tenant_id, b.author_id)])
+
+        changed = again[0].author.pk
+        CAuthor.objects.filter(pk=changed).update(name="renamed")
+        third = chunk()
+        rows = statement_rows(third)
+        self.assertEqual([r[:2] for r in rows if r[2] is not None], [changed])
+        for b in third:
+            self.assertEqual(values(b.author), values(CAuthor.objects.get(pk=b.author.pk)))
+            if b.author.pk == changed:
+                self.assertEqual(b.author.name, "renamed")
+            else:
+                self.assertIs(b.author, instances[b.author.pk])
+
     def test_reverse_fk_to_composite_targets(self):
         # publisher.books: the targets' keys are (tenant, id)
         mp = MemoizedPrefetch(MemoizedPrefetchConfig(CBook, ["books"]))

@@ -290,7 +290,9 @@ class ConfigPlan:
             plan.source_model = fks[0].source_model
             keys = [a.key_attname for a in fks]
             plan.key_groups = keys if len(set(keys)) > 1 else None
-            plan.delta = not plan.nested and set(keys) == {config.model._meta.pk.attname}
+            pk = config.model._meta.pk
+            plan.delta = not plan.nested and set(keys) <= {
+                pk.attname, tuple(f.attname for f in getattr(pk, "fields", ()))}
             plans.append(plan)
         # the others by role and by the source field their calls take values
         # of (one type of source_id in the rows of a plan's calls)

@@ -195,8 +195,7 @@ class Target:
         primary keys the paths lead to) that the cache holds; None when the
         shape does not allow it (a queryset, converted keys)."""
         shape = self._shape(alias)
-        if shape.empty or not shape.plain or shape.pk_converted or not self.memoize or (
-                shape.composite):
+        if shape.empty or not shape.plain or shape.pk_converted or not self.memoize:
             return None
         held = self._held(alias, keys)
 
@@ -207,7 +206,7 @@ class Target:
             return found
         return Part(self, shape, lambda wrap: fk_delta_statement(
             shape, source_model, source_ids, column_paths, held, wrap),
-            shape.ncols + 3, finish)
+            shape.ncols + 2 + len(shape.pk_columns), finish)
 
     def _resolve_delta(self, shape, rowtype, rows):
         """{primary key: instance} of fk_delta_statement's rows; None when a
@@ -217,9 +216,11 @@ class Target:
         get = cache.get
         move = cache.move_to_end
         found = {}
+        nk = len(shape.pk_columns)
+        key = itemgetter(*range(nk))  # a value, or a tuple of a composite key's
         for row in rows:
-            pk = row[0]
-            digest = row[1]
+            pk = key(row)
+            digest = row[nk]
             if digest is None:
                 entry = get(pk)
                 if entry is None:
@@ -227,7 +228,7 @@ class Target:
                 inst = entry[1]
                 move(pk)
             else:
-                inst = build(row[2:])
+                inst = build(row[nk + 1:])
                 cache[pk] = (digest, inst)
             found[pk] = inst
         self._trim(cache)

@@ -204,27 +204,38 @@ def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, hel
                        wrap=False):
     """fk_statement for a plain shape, sending only what changed: ``held``
     is [(primary key, digest, row type)] of rows the adapter holds, each
-    built from a row of that row type (a table of one schema).  A row comes as (key, digest, columns...,
-    marker): the digest (SHA-256 of the row's text, which no one can make
+    built from a row of that row type (a table of one schema).  A row comes
+    as (key columns..., digest, columns..., marker): the digest (SHA-256 of the row's text, which no one can make
     two different rows share) and columns of a row that
     is new or differs from the one held, or NULL and NULLs for a row whose
     text is the one held (so that the instance built from it is the one
     this row would build)."""
     connection = shape.connection
     ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection, wrap)
-    keys_sql, keys = _id_array([h[0] for h in held], shape.model._meta.pk, connection)
+    # the held keys, one array per key column
+    fields = pk_fields(shape.model._meta)
+    nk = len(fields)
+    held_keys = [[h[0] for h in held]] if nk == 1 else list(zip(*[h[0] for h in held])) or (
+        [()] * nk)
+    arrays = [_column_array(f, v, connection) for f, v in zip(fields, held_keys)]
+    ks = ", ".join("k%d" % i for i in range(nk))
     call = "%s.fk(%%s::regclass, %s, %%s::text[], NULL::%s)" % (
         SCHEMA, ids_sql, shape.type_sql)
-    sql = ("SELECT x.k, CASE WHEN x.same THEN NULL ELSE x.d END, %s, NULL::%s FROM ("
-           "SELECT y.k, y.t, y.d, coalesce(h.d = y.d, false) AS same FROM (SELECT DISTINCT ON (1) (s.target).%s AS k, s.target AS t, "
-           "%s AS d FROM %s s ORDER BY 1) y "
-           "LEFT JOIN unnest(%s, %%s::text[], %%s::oid[]) h(k, d, r) "
-           "ON h.k = y.k AND h.r = pg_typeof(y.t)::oid) x" % (
+    sql = ("SELECT %s, CASE WHEN x.same THEN NULL ELSE x.d END, %s, NULL::%s FROM ("
+           "SELECT %s, y.t, y.d, coalesce(h.d = y.d, false) AS same FROM "
+           "(SELECT DISTINCT ON (%s) %s, s.target AS t, %s AS d FROM %s s ORDER BY %s) y "
+           "LEFT JOIN unnest(%s, %%s::text[], %%s::oid[]) h(%s, d, r) "
+           "ON %s AND h.r = pg_typeof(y.t)::oid) x" % (
+               ", ".join("x.k%d" % i for i in range(nk)),
                ", ".join("(CASE WHEN x.same THEN NULL ELSE x.t END).%s" % c
                          for c in shape.columns),
-               shape.type_sql, shape.pk_columns[0], digest_sql("s.target"), call, keys_sql))
+               shape.type_sql, ", ".join("y.k%d" % i for i in range(nk)), ks,
+               shape.keys_sql("s.target"), digest_sql("s.target"), call, ks,
+               ", ".join(a[0] for a in arrays), ks,
+               " AND ".join("h.k%d = y.k%d" % (i, i) for i in range(nk))))
     params = ([connection.ops.quote_name(source_model._meta.db_table)] + ids
-              + [list(column_paths)] + keys + [[h[1] for h in held], [int(h[2]) for h in held]])
+              + [list(column_paths)] + [a[1] for a in arrays]
+              + [[h[1] for h in held], [int(h[2]) for h in held]])
     return sql, params
 
 
