@@ -58,6 +58,22 @@ def make_bookstore(seed=7, authors=30, publishers=5, categories=8, books=200, re
                            [table])
 
 
+def statement_rows(test, mp, chunk):
+    """``mp.process_chunk(chunk)``, which ``test`` checks makes one statement,
+    and the rows that statement returns, run again as it was sent."""
+    statements = []
+
+    def record(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+    with connection.execute_wrapper(record):
+        mp.process_chunk(chunk)
+    test.assertEqual(len(statements), 1)
+    with connection.cursor() as cursor:
+        cursor.execute(*statements[0])
+        return cursor.fetchall()
+
+
 def values(obj):
     """A model instance as (class, field values), None as None."""
     if obj is None:

@@ -14,7 +14,7 @@ from django.test import TestCase, TransactionTestCase
 from django.test.utils import CaptureQueriesContext
 
 from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
-from tests.helpers import chunkator_page, values
+from tests.helpers import chunkator_page, statement_rows, values
 from tests.test_server import reset_server
 
 COMPOSITE = django.VERSION >= (5, 2)  # tests.composite is installed
@@ -121,30 +121,20 @@ class Composite(TestCase):
         # back as their key alone: (k0, k1, NULL digest, NULL columns...)
         mp = MemoizedPrefetch(MemoizedPrefetchConfig(CAuthor, ["author"]))
 
-        def statement_rows(chunk):
-            statements = []
-
-            def record(execute, sql, params, many, context):
-                statements.append((sql, params))
-                return execute(sql, params, many, context)
-            with connection.execute_wrapper(record):
-                mp.process_chunk(chunk)
-            self.assertEqual(len(statements), 1)
-            with connection.cursor() as cursor:
-                cursor.execute(*statements[0])
-                return cursor.fetchall()
+        def rows_of(chunk):
+            return statement_rows(self, mp, chunk)
 
         def chunk():
             return list(CBook.objects.order_by("pk")[:100])
         books = chunk()
         keys = {(b.tenant_id, b.author_id) for b in books}
-        first = statement_rows(books)
+        first = rows_of(books)
         self.assertEqual({r[:2] for r in first}, keys)
         self.assertTrue(all(r[2] is not None for r in first))
         instances = {b.author.pk: b.author for b in books}
 
         again = chunk()
-        rows = statement_rows(again)
+        rows = rows_of(again)
         self.assertEqual({r[:2] for r in rows}, keys)
         self.assertTrue(all(v is None for r in rows for v in r[2:]), rows[:3])
         for b in again:
@@ -153,7 +143,7 @@ class Composite(TestCase):
         changed = again[0].author.pk
         CAuthor.objects.filter(pk=changed).update(name="renamed")
         third = chunk()
-        rows = statement_rows(third)
+        rows = rows_of(third)
         self.assertEqual([r[:2] for r in rows if r[2] is not None], [changed])
         for b in third:
             self.assertEqual(values(b.author), values(CAuthor.objects.get(pk=b.author.pk)))

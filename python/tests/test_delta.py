@@ -1,12 +1,11 @@
 """Rows the adapter already holds unchanged are not sent again: the server
 answers with the key alone; a changed row is sent whole and makes a new
 instance."""
-from django.db import connection
 from django.test import TestCase
 
 from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
 from tests.bookshop.models import Author, Book
-from tests.helpers import make_bookstore
+from tests.helpers import make_bookstore, statement_rows
 
 
 class Delta(TestCase):
@@ -14,24 +13,10 @@ class Delta(TestCase):
     def setUpTestData(cls):
         make_bookstore()
 
-    def statement_rows(self, mp, chunk):
-        """process_chunk, and the rows its statement returns (run again)."""
-        statements = []
-
-        def record(execute, sql, params, many, context):
-            statements.append((sql, params))
-            return execute(sql, params, many, context)
-        with connection.execute_wrapper(record):
-            mp.process_chunk(chunk)
-        self.assertEqual(len(statements), 1)
-        with connection.cursor() as cursor:
-            cursor.execute(*statements[0])
-            return cursor.fetchall()
-
     def test_unchanged_not_sent_changed_sent(self):
         mp = MemoizedPrefetch(MemoizedPrefetchConfig(Author, ["author", "translator"]))
         books = list(Book.objects.order_by("pk")[:60])
-        first = self.statement_rows(mp, books)
+        first = statement_rows(self, mp, books)
         keys = {b.author_id for b in books} | {b.translator_id for b in books} - {None}
         self.assertEqual({r[0] for r in first}, keys)
         self.assertTrue(all(r[1] is not None and r[2] is not None for r in first))
@@ -39,7 +24,7 @@ class Delta(TestCase):
 
         # the same rows again: keys only, the instances reused
         again = list(Book.objects.order_by("pk")[:60])
-        rows = self.statement_rows(mp, again)
+        rows = statement_rows(self, mp, again)
         self.assertEqual({r[0] for r in rows}, keys)
         self.assertTrue(all(v is None for r in rows for v in r[1:]), rows[:3])
         for b in again:
@@ -49,7 +34,7 @@ class Delta(TestCase):
         changed = again[0].author_id
         Author.objects.filter(pk=changed).update(name="renamed")
         third = list(Book.objects.order_by("pk")[:60])
-        rows = self.statement_rows(mp, third)
+        rows = statement_rows(self, mp, third)
         sent = [r for r in rows if r[1] is not None]
         self.assertEqual([r[0] for r in sent], [changed])
         self.assertIn("renamed", sent[0])
@@ -68,7 +53,7 @@ class Delta(TestCase):
         mp = MemoizedPrefetch(MemoizedPrefetchConfig(Category, ["categories"],
                                                      is_many_to_many=True))
         books = list(Book.objects.order_by("pk")[:60])
-        first = self.statement_rows(mp, books)
+        first = statement_rows(self, mp, books)
         self.assertTrue(first)
         self.assertTrue(all(r[1] is not None for r in first))
         # each target once, with the sources linked to it
@@ -76,7 +61,7 @@ class Delta(TestCase):
         instances = {c.pk: c for b in books for c in b.categories.all()}
 
         again = list(Book.objects.order_by("pk")[:60])
-        rows = self.statement_rows(mp, again)
+        rows = statement_rows(self, mp, again)
         self.assertEqual(len(rows), len(first))
         self.assertTrue(all(r[1] is None for r in rows), rows[:3])
         self.assertTrue(all(v is None for r in rows for v in r[3:]), rows[:3])
@@ -87,7 +72,7 @@ class Delta(TestCase):
         changed = rows[0][0]
         Category.objects.filter(pk=changed).update(name="renamed")
         third = list(Book.objects.order_by("pk")[:60])
-        rows = self.statement_rows(mp, third)
+        rows = statement_rows(self, mp, third)
         self.assertEqual({r[0] for r in rows if r[1] is not None}, {changed})
         for b in third:
             self.assertEqual(sorted((c.pk, c.name) for c in b.categories.all()),

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from memoized_prefetch.django import MemoizedPrefetch, MemoizedPrefetchConfig
 from tests.bookshop.models import Author, AuthorProfile, Award, Book, Category, Publisher
-from tests.helpers import chunkator_page, make_bookstore, values
+from tests.helpers import chunkator_page, make_bookstore, statement_rows, values
 from tests.test_server import reset_server, server_entries
 
 
@@ -370,20 +370,9 @@ class ReverseServer(TransactionTestCase):
         # one reverse attribute with the default queryset: the rows held
         # unchanged come as keys alone, as for many-to-many
         mp = MemoizedPrefetch(MemoizedPrefetchConfig(Book, ["books"]))
-        statements = []
-
-        def record(execute, sql, params, many, context):
-            statements.append((sql, params))
-            return execute(sql, params, many, context)
 
         def rows(chunk):
-            del statements[:]
-            with connection.execute_wrapper(record):
-                mp.process_chunk(chunk)
-            self.assertEqual(len(statements), 1)
-            with connection.cursor() as cursor:
-                cursor.execute(*statements[0])
-                return cursor.fetchall()
+            return statement_rows(self, mp, chunk)
 
         first = rows(list(Author.objects.order_by("pk")))
         self.assertTrue(first)
