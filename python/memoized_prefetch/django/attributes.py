@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional
 from django.db.models import Field, ForeignKey, ForeignObject, ManyToManyField
 
 from .config import MemoizedPrefetchConfig
-from .sql import SCHEMA
+from .sql import SCHEMA, pk_attname
 
 if TYPE_CHECKING:
     from .instances import Target
@@ -290,9 +290,7 @@ class ConfigPlan:
             plan.source_model = fks[0].source_model
             keys = [a.key_attname for a in fks]
             plan.key_groups = keys if len(set(keys)) > 1 else None
-            pk = config.model._meta.pk
-            plan.delta = not plan.nested and set(keys) <= {
-                pk.attname, tuple(f.attname for f in getattr(pk, "fields", ()))}
+            plan.delta = not plan.nested and set(keys) == {pk_attname(config.model._meta)}
             plans.append(plan)
         # the others by role and by the source field their calls take values
         # of (one type of source_id in the rows of a plan's calls)

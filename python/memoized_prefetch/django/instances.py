@@ -17,7 +17,7 @@ from django.db.models.query_utils import DeferredAttribute
 from .sql import (
     Shape, execute, execute_merged, fk_delta_statement, fk_statement, is_plain,
     _INTEGER_TYPES, m2m_delta_statement, load_all_statement, m2m_statement,
-    make_shape, merged_statement, pk_fields, with_session,
+    make_shape, merged_statement, pk_attname, with_session,
 )
 
 _MISSING = object()
@@ -445,8 +445,7 @@ class Target:
         """The instances by the field foreign keys point at (the primary key
         unless to_field says otherwise), or by the tuple of fields a
         composite foreign key points at (``key_attname`` a tuple)."""
-        if key_attname == self.model._meta.pk.attname or key_attname == tuple(
-                f.attname for f in pk_fields(self.model._meta)):
+        if key_attname == pk_attname(self.model._meta):
             return found
         if isinstance(key_attname, tuple):
             get = attrgetter(*key_attname)

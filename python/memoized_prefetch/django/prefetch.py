@@ -20,7 +20,7 @@ from .attributes import M2M, MANY, ONE, REVERSE_ONE, ConfigPlan, cache_name, rel
 from .config import MemoizedPrefetchConfig
 from .instances import Target, run_parts
 from .results import assign_many, assign_one
-from .sql import is_plain, pk_fields
+from .sql import is_plain, pk_attname
 from .server import ServerSession, server_stats
 
 __all__ = ["MemoizedPrefetch"]
@@ -446,10 +446,7 @@ def _value(obj, attname):
 def _pk_values(objects, model):
     """The primary key of each object: a tuple for a composite key (None
     where a column is None: unsaved)."""
-    fields = pk_fields(model._meta)
-    if len(fields) > 1:
-        return _values(objects, tuple(f.attname for f in fields))
-    return _values(objects, fields[0].attname)
+    return _values(objects, pk_attname(model._meta))
 
 
 def _follow(obj, prefix):

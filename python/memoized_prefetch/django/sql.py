@@ -89,6 +89,14 @@ def pk_fields(opts) -> list:
     return list(getattr(opts, "pk_fields", None) or [opts.pk])
 
 
+def pk_attname(opts):
+    """The attname of a model's primary key, or the tuple of its fields'
+    attnames for a composite key: what a relation's key attname is when it
+    points at the primary key (attributes.relation_keys)."""
+    fields = pk_fields(opts)
+    return fields[0].attname if len(fields) == 1 else tuple(f.attname for f in fields)
+
+
 def is_plain(qs: QuerySet, ordered: bool) -> bool:
     """Whether the rows of ``qs`` are just the table's rows, so that the
     target's columns can be read straight from the function's result."""
@@ -213,11 +221,8 @@ def fk_delta_statement(shape: Shape, source_model, source_ids, column_paths, hel
     connection = shape.connection
     ids_sql, ids = _id_array(source_ids, source_model._meta.pk, connection, wrap)
     # the held keys, one array per key column
-    fields = pk_fields(shape.model._meta)
-    nk = len(fields)
-    held_keys = [[h[0] for h in held]] if nk == 1 else list(zip(*[h[0] for h in held])) or (
-        [()] * nk)
-    arrays = [_column_array(f, v, connection) for f, v in zip(fields, held_keys)]
+    arrays = _key_arrays(pk_fields(shape.model._meta), [h[0] for h in held], connection)
+    nk = len(arrays)
     ks = ", ".join("k%d" % i for i in range(nk))
     call = "%s.fk(%%s::regclass, %s, %%s::text[], NULL::%s)" % (
         SCHEMA, ids_sql, shape.type_sql)
@@ -434,8 +439,7 @@ def _id_array(values, field, connection, wrap=False):
     ``wrap``, read through the CTE mp_cfg."""
     fields = getattr(field, "fields", None) if field.primary_key else None
     if fields and len(fields) > 1:
-        columns = list(zip(*values)) if values else [()] * len(fields)
-        arrays = [_column_array(f, c, connection) for f, c in zip(fields, columns)]
+        arrays = _key_arrays(fields, values, connection)
         names = ", ".join("u.k%d" % i for i in range(len(fields)))
         sql = "(SELECT array_agg(ROW(%s)) FROM %sunnest(%s) u(%s))" % (
             names, "mp_cfg, " if wrap else "", ", ".join(a[0] for a in arrays),
@@ -443,6 +447,15 @@ def _id_array(values, field, connection, wrap=False):
         return sql, [a[1] for a in arrays]
     sql, param = _column_array(field, values, connection)
     return ("(SELECT %s FROM mp_cfg)" % sql if wrap else sql), [param]
+
+
+def _key_arrays(fields, values, connection):
+    """[(SQL, parameter)] of one array per key column of ``fields``, of
+    ``values`` (keys of one column, or tuples of a composite key's)."""
+    if len(fields) == 1:
+        return [_column_array(fields[0], values, connection)]
+    columns = list(zip(*values)) if values else [()] * len(fields)
+    return [_column_array(f, c, connection) for f, c in zip(fields, columns)]
 
 
 def _column_array(field, values, connection):
