@@ -376,6 +376,49 @@ fkey_name_column(Relation rel, ForeignKeyCacheInfo *fk)
 	return fk->conkey[0];
 }
 
+/* The unique index of the key that foreign key fk references. */
+static Oid
+fkey_index(ForeignKeyCacheInfo *fk)
+{
+	HeapTuple	contup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+	Oid			conindid;
+
+	if (!HeapTupleIsValid(contup))
+		elog(ERROR, "cache lookup failed for constraint %u", fk->conoid);
+	conindid = ((Form_pg_constraint) GETSTRUCT(contup))->conindid;
+	ReleaseSysCache(contup);
+	return conindid;
+}
+
+/* The first column of index indexid. */
+static AttrNumber
+referenced_first(Oid indexid)
+{
+	Relation	index = index_open(indexid, AccessShareLock);
+	AttrNumber	first = index->rd_index->indkey.values[0];
+
+	index_close(index, NoLock);
+	return first;
+}
+
+/*
+ * The columns of foreign key fk in the order of the columns of the key it
+ * references (index indexid), into attnos[fk->nkeys].
+ */
+static void
+fkey_in_key_order(ForeignKeyCacheInfo *fk, Oid indexid, AttrNumber *attnos)
+{
+	Relation	index = index_open(indexid, AccessShareLock);
+	int			i;
+	int			j;
+
+	for (i = 0; i < fk->nkeys; i++)
+		for (j = 0; j < fk->nkeys; j++)
+			if (fk->confkey[j] == index->rd_index->indkey.values[i])
+				attnos[i] = fk->conkey[j];
+	index_close(index, NoLock);
+}
+
 /*
  * Resolve one hop: column "attno" of "rel" leads to a row of another
  * relation.  The last hop must reach "target"; it follows the column's
@@ -410,32 +453,16 @@ resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
 	next = table_open(fk ? fk->confrelid : target, AccessShareLock);
 	if (fk)
 	{
-		HeapTuple	contup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
-		Oid			conindid;
-		Relation	index;
-		AttrNumber	first;
+		Oid			conindid = fkey_index(fk);
 
-		if (!HeapTupleIsValid(contup))
-			elog(ERROR, "cache lookup failed for constraint %u", fk->conoid);
-		conindid = ((Form_pg_constraint) GETSTRUCT(contup))->conindid;
-		ReleaseSysCache(contup);
-		index = index_open(conindid, AccessShareLock);
-		first = index->rd_index->indkey.values[0];
 		if (fk->nkeys > 1)
 		{
-			int			i;
-			int			j;
-
 			/* the foreign key's columns in the order of the key's */
 			hop->attnos = palloc(sizeof(AttrNumber) * fk->nkeys);
-			for (i = 0; i < fk->nkeys; i++)
-				for (j = 0; j < fk->nkeys; j++)
-					if (fk->confkey[j] == index->rd_index->indkey.values[i])
-						hop->attnos[i] = fk->conkey[j];
+			fkey_in_key_order(fk, conindid, hop->attnos);
 		}
-		index_close(index, NoLock);
 		hop->irel = plan_add_irel(plan, next, conindid,
-								  fk->nkeys > 1 ? first : fk->confkey[0],
+								  fk->nkeys > 1 ? referenced_first(conindid) : fk->confkey[0],
 								  fk->nkeys, true, "referenced table");
 	}
 	else
@@ -637,13 +664,34 @@ only_column(Bitmapset *cols, Relation rel, const char *role, const char *param,
 	return InvalidAttrNumber;	/* keep compiler quiet */
 }
 
+/* Whether the first n columns of index are attnos[], ascending, in their collations. */
+static bool
+index_leads_with(Relation index, Relation rel, const AttrNumber *attnos, int n)
+{
+	int			i;
+
+	if (index->rd_rel->relam != BTREE_AM_OID || !index->rd_index->indisvalid ||
+		!index->rd_index->indisready || index->rd_index->indnkeyatts < n ||
+		!heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL))
+		return false;
+	for (i = 0; i < n; i++)
+		if (index->rd_index->indkey.values[i] != attnos[i] ||
+			(index->rd_indoption[i] & INDOPTION_DESC) != 0 ||
+			index->rd_indcollation[i] !=
+			TupleDescAttr(RelationGetDescr(rel), attnos[i] - 1)->attcollation)
+			return false;
+	return true;
+}
+
 /*
- * The valid btree index of rel whose first column is attno, preferring one
- * that also returns column "also" (its rows can then be read from the index
- * alone), then the one with fewest columns.
+ * The valid btree index of rel whose first columns are attnos[n] (a column,
+ * or those of a composite foreign key), preferring one that also returns
+ * column "also" (its rows can then be read from the index alone), then the
+ * one with fewest columns.
  */
 static Oid
-lookup_index_on(Relation rel, AttrNumber attno, AttrNumber also, const char *role)
+lookup_index_on(Relation rel, const AttrNumber *attnos, int n, AttrNumber also,
+				const char *role)
 {
 	Oid			best = InvalidOid;
 	int			bestscore = INT_MAX;
@@ -652,17 +700,10 @@ lookup_index_on(Relation rel, AttrNumber attno, AttrNumber also, const char *rol
 	foreach(lc, RelationGetIndexList(rel))
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index ix = index->rd_index;
-		int			score = ix->indnatts +
+		int			score = index->rd_index->indnatts +
 			(index_column_of(index, rel, also) < 0 ? INDEX_MAX_KEYS : 0);
 
-		if (index->rd_rel->relam == BTREE_AM_OID && ix->indisvalid &&
-			ix->indisready && ix->indkey.values[0] == attno &&
-			(index->rd_indoption[0] & INDOPTION_DESC) == 0 &&
-			heap_attisnull(index->rd_indextuple, Anum_pg_index_indpred, NULL) &&
-			index->rd_indcollation[0] ==
-			TupleDescAttr(RelationGetDescr(rel), attno - 1)->attcollation &&
-			score < bestscore)
+		if (index_leads_with(index, rel, attnos, n) && score < bestscore)
 		{
 			best = RelationGetRelid(index);
 			bestscore = score;
@@ -671,17 +712,32 @@ lookup_index_on(Relation rel, AttrNumber attno, AttrNumber also, const char *rol
 	}
 	if (!OidIsValid(best))
 	{
-		char	   *col = get_attname(RelationGetRelid(rel), attno, false);
+		const char *table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+													   RelationGetRelationName(rel));
+		StringInfoData cols;
+		int			i;
 
+		initStringInfo(&cols);
+		for (i = 0; i < n; i++)
+			appendStringInfo(&cols, "%s%s", i > 0 ? ", " : "",
+							 quote_identifier(get_attname(RelationGetRelid(rel), attnos[i], false)));
+		if (n == 1)
+		{
+			char	   *col = get_attname(RelationGetRelid(rel), attnos[0], false);
+
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("%s \"%s\" has no index on column \"%s\"",
+							role, RelationGetRelationName(rel), col),
+					 errhint("Create a btree index whose first column is \"%s\", in ascending order: CREATE INDEX ON %s (%s);",
+							 col, table, cols.data)));
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s \"%s\" has no index on column \"%s\"",
-						role, RelationGetRelationName(rel), col),
-				 errhint("Create a btree index whose first column is \"%s\", in ascending order: CREATE INDEX ON %s (%s);",
-						 col,
-						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-													RelationGetRelationName(rel)),
-						 quote_identifier(col))));
+				 errmsg("%s \"%s\" has no index on columns (%s)",
+						role, RelationGetRelationName(rel), cols.data),
+				 errhint("Create a btree index whose first columns are these, in this order and ascending: CREATE INDEX ON %s (%s);",
+						 table, cols.data)));
 	}
 	return best;
 }
@@ -713,7 +769,7 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 				 errmsg("source_field and target_field are the same column \"%s\"",
 						get_attname(RelationGetRelid(through), sattno, false))));
 
-	plan_add_irel(plan, through, lookup_index_on(through, sattno, tattno, "link table"),
+	plan_add_irel(plan, through, lookup_index_on(through, &sattno, 1, tattno, "link table"),
 				  sattno, 1, false, "link table");
 
 	plan->npaths = 1;
@@ -730,26 +786,83 @@ resolve_m2m(MpPlan *plan, Relation through, Oid target,
 }
 
 /*
+ * The composite foreign keys of rel to the primary key of "source" (only
+ * those with column attno, if valid), each once.  Copies, as in
+ * column_fkey().
+ */
+static List *
+composite_fkeys(Relation rel, Relation source, AttrNumber attno)
+{
+	Oid			pkey = mp_primary_key_index(source);
+	List	   *found = NIL;
+	ListCell   *lc;
+
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		ForeignKeyCacheInfo *fk = lfirst(lc);
+		bool		seen = false;
+		ListCell   *lc2;
+
+		if (fk->nkeys < 2 || fk->confrelid != RelationGetRelid(source) ||
+			(AttributeNumberIsValid(attno) && !fkey_has(fk, attno)))
+			continue;
+		foreach(lc2, found)
+			seen = seen || same_fkey(lfirst(lc2), fk);
+		if (!seen)
+			found = lappend(found, copyObject(fk));
+	}
+	foreach(lc, found)
+		if (fkey_index(lfirst(lc)) != pkey)
+			found = foreach_delete_current(found, lc);
+	return found;
+}
+
+/*
  * reverse_fk: the target's rows by an index on the column that holds source
  * keys (its foreign key to source, unless named), in the order of the
- * target's primary key.  No path: the rows found are the result.  The source
- * table is only named, never read, as in the plain query.
+ * target's primary key.  A source with a composite primary key is reached
+ * by a composite foreign key to it (named by any of its columns), through
+ * an index whose first columns are the foreign key's, in the order of the
+ * key's; its ids are records of the key's columns, as fk()'s.  No path:
+ * the rows found are the result.  The source table is only named, never
+ * read, as in the plain query.
  */
 static void
 resolve_reverse(MpPlan *plan, Relation source, Relation target,
 				const char *fk_column)
 {
-	AttrNumber	attno;
+	AttrNumber	attno = InvalidAttrNumber;
+	List	   *composites;
+	AttrNumber	attnos[INDEX_MAX_KEYS];
+	int			n = 1;
 
 	if (fk_column)
 		attno = column_attno(target, fk_column, NULL);
-	else
+	composites = composite_fkeys(target, source, attno);
+	if (composites == NIL && !AttributeNumberIsValid(attno))
 		attno = only_column(fkey_columns(target, RelationGetRelid(source)),
 							target, "target table", "fk_column",
 							psprintf("to \"%s\"", RelationGetRelationName(source)));
-	plan_add_irel(plan, target, lookup_index_on(target, attno, InvalidAttrNumber,
+	else if (composites != NIL)
+	{
+		ForeignKeyCacheInfo *fk = linitial(composites);
+
+		if (list_length(composites) > 1 ||
+			(!AttributeNumberIsValid(attno) &&
+			 !bms_is_empty(fkey_columns(target, RelationGetRelid(source)))))
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("target table \"%s\" has several foreign keys to \"%s\"",
+							RelationGetRelationName(target), RelationGetRelationName(source)),
+					 errhint("Pass fk_column, a column that only one of them has.")));
+		n = fk->nkeys;
+		fkey_in_key_order(fk, mp_primary_key_index(source), attnos);
+	}
+	if (n == 1)
+		attnos[0] = attno;
+	plan_add_irel(plan, target, lookup_index_on(target, attnos, n, InvalidAttrNumber,
 												"target table"),
-				  attno, 1, false, "target table");
+				  attnos[0], n, false, "target table");
 	plan->order_index = mp_primary_key_index(target);
 }
 

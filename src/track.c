@@ -8,10 +8,11 @@
  * execute memoized_prefetch.bump(): AFTER INSERT OR UPDATE OR DELETE FOR
  * EACH ROW, and AFTER TRUNCATE FOR EACH STATEMENT (see track.h).  For every
  * old and new row, bump() moves the bucket of each value the caches may be
- * keyed by (the first column of every btree index of t, and the columns of
- * every unique btree index of several columns), hashed with the hash
- * functions of that index's equality (mp_key_hash_add); TRUNCATE moves the relation's
- * coarse bucket.  There is no commit callback and no lock: see cache.c for
+ * keyed by (the first columns of every btree index of t, as many as any
+ * key can have: a single key, a composite primary key, or the columns of a
+ * composite foreign key that reverse_fk() looks up), hashed with the hash
+ * functions of that index's equality (mp_key_hash_add); TRUNCATE moves the
+ * relation's coarse bucket.  There is no commit callback and no lock: see cache.c for
  * the rules that make this enough, and witness.c for how a reader knows the
  * triggers were there for every writer.
  *
@@ -79,9 +80,10 @@ mp_written(Relation rel)
 /* ---------- the trigger ---------- */
 
 /*
- * The keys caches of a relation may be keyed by: the first column of every
- * btree index, and the key columns of every unique btree index of several
- * columns (a composite key), each once per hash functions and collations.
+ * The keys caches of a relation may be keyed by: the first one, two, ...
+ * key columns of every btree index (a lookup uses an index whose first
+ * columns are its key's: resolve.c), each once per hash functions and
+ * collations.
  */
 typedef struct KeyHash
 {
@@ -150,17 +152,17 @@ key_columns(Relation rel, MemoryContext cxt)
 	KeyColumns *kc = MemoryContextAllocZero(cxt, sizeof(KeyColumns));
 	ListCell   *lc;
 
-	kc->keys = MemoryContextAlloc(cxt, sizeof(KeyHash *) * Max(2 * list_length(indexes), 1));
+	kc->keys = MemoryContextAlloc(cxt, sizeof(KeyHash *) *
+								  Max(INDEX_MAX_KEYS * list_length(indexes), 1));
 	foreach(lc, indexes)
 	{
 		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
 
-		if (index->rd_rel->relam == BTREE_AM_OID)
-		{
-			add_key(kc, index, 1, cxt);
-			if (index->rd_index->indisunique && index->rd_index->indnkeyatts > 1)
-				add_key(kc, index, index->rd_index->indnkeyatts, cxt);
-		}
+		int			ncols;
+
+		for (ncols = 1; index->rd_rel->relam == BTREE_AM_OID &&
+			 ncols <= index->rd_index->indnkeyatts; ncols++)
+			add_key(kc, index, ncols, cxt);
 		index_close(index, AccessShareLock);
 	}
 	return kc;
