@@ -1,7 +1,8 @@
 """Models with composite keys (Django 5.2's CompositePrimaryKey, tests.composite):
 chunks whose primary key is composite, composite foreign keys
 (ForeignObject) to targets keyed by (tenant, id), reverse foreign keys whose
-targets have a composite key, paths through a composite foreign key, a
+targets have a composite key, the reverse sides of composite foreign keys,
+paths through a composite foreign key, a
 queryset on a composite target, prefetch_all; each against Django's own
 prefetching, with one statement per chunk and no query on access; the
 refusals."""
@@ -225,10 +226,51 @@ class Composite(TestCase):
         for book in chunk:
             self.assertIs(book.author, loaded[(book.tenant_id, book.author_id)])
 
-    def test_reverse_composite_relation_is_refused(self):
+    def test_reverse_composite_relations(self):
+        # author.books and author.translations, the reverse sides of two
+        # composite foreign keys to the same table, and book.reviews: as
+        # prefetch_related, one statement a chunk, no query on access, the
+        # foreign key cached back to its source; over two passes
+        for target, names, chunks in (
+                (CBook, ["books", "translations"], lambda: chunkator_page(CAuthor.objects.all(), 7)),
+                (CReview, ["reviews"], lambda: chunkator_page(CBook.objects.all(), 40))):
+            back = {"books": "author", "translations": "translator", "reviews": "book"}
+            mp = MemoizedPrefetch(MemoizedPrefetchConfig(target, names, lru_cache_size=1000))
+            seen = 0
+            for _ in range(2):
+                for chunk in chunks():
+                    with CaptureQueriesContext(connection) as ctx:
+                        mp.process_chunk(chunk)
+                    sql = [q["sql"] for q in ctx.captured_queries]
+                    self.assertEqual(len(sql), 1, sql)
+                    self.assertEqual(sql[0].count("memoized_prefetch.reverse_fk("), len(names), sql)
+                    with self.assertNumQueries(0):
+                        mine = [(values(s), [[values(t) for t in getattr(s, n).all()] for n in names])
+                                for s in chunk]
+                        for s in chunk:
+                            for n in names:
+                                for t in getattr(s, n).all():
+                                    self.assertIs(getattr(t, back[n]), s)
+                                    seen += 1
+                    expected = type(chunk[0]).objects.filter(pk__in=[s.pk for s in chunk]).order_by(
+                        "pk").prefetch_related(*names)
+                    self.assertEqual(
+                        [(v, [sorted(ts, key=repr) for ts in lists]) for v, lists in mine],
+                        [(values(s), [sorted(map(values, getattr(s, n).all()), key=repr)
+                                      for n in names]) for s in expected])
+            self.assertGreater(seen, 0)
+
+    def test_reverse_composite_relation_filtered_again(self):
+        # the prefetched result is the related manager's queryset: filtering
+        # it queries, with the composite foreign key's filter
         mp = MemoizedPrefetch(MemoizedPrefetchConfig(CBook, ["books"]))
-        with self.assertRaisesRegex(ValueError, "reverse composite relations"):
-            mp.process_chunk(list(CAuthor.objects.all()[:5]))
+        chunk = list(CAuthor.objects.filter(tenant_id=1).order_by("pk"))
+        mp.process_chunk(chunk)
+        author = next(a for a in chunk if a.books.all())
+        with self.assertNumQueries(1):
+            titles = sorted(b.title for b in author.books.filter(id__gte=0))
+        self.assertEqual(titles, sorted(b.title for b in CBook.objects.filter(
+            tenant_id=author.tenant_id, author_id=author.id)))
 
     def test_composite_relation_without_a_foreign_key(self):
         CLoose.objects.create(tenant_id=0, author_id=1)
@@ -284,3 +326,29 @@ class CompositeTracked(TransactionTestCase):
         renamed = [b.author for c in chunks for b in c if b.author.pk == (1, 0)]
         self.assertTrue(renamed)
         self.assertTrue(all(a.name == "Renamed" for a in renamed))
+
+    def test_reverse_second_pass_served_by_the_server(self):
+        # author.books: each author's books cached on the server by its
+        # composite key; a committed update moving a book to another author
+        # between the passes is seen by the next statement
+        mp = MemoizedPrefetch(MemoizedPrefetchConfig(CBook, ["books"], lru_cache_size=1000))
+        chunks = list(chunkator_page(CAuthor.objects.all(), 7))
+        for chunk in chunks:
+            mp.process_chunk(chunk)
+        before = mp.stats()
+        moved = CBook.objects.filter(tenant_id=1).order_by("pk").first()
+        CBook.objects.filter(pk=moved.pk).update(author_id=(moved.author_id + 1) % 20)
+        chunks = list(chunkator_page(CAuthor.objects.all(), 7))
+        for chunk in chunks:
+            with self.assertNumQueries(1):
+                mp.process_chunk(chunk)
+            with self.assertNumQueries(0):
+                mine = {a.pk: sorted(b.pk for b in a.books.all()) for a in chunk}
+            self.assertEqual(mine, {a.pk: sorted(b.pk for b in a.books.all()) for a in
+                                    CAuthor.objects.filter(pk__in=[a.pk for a in chunk])
+                                    .prefetch_related("books")})
+        after = mp.stats()
+        self.assertGreater(after[CBook]["hits"], before[CBook]["hits"])
+        owner = CAuthor.objects.get(pk=(1, (moved.author_id + 1) % 20))
+        self.assertIn(moved.pk, [b.pk for c in chunks for a in c if a.pk == owner.pk
+                                 for b in a.books.all()])

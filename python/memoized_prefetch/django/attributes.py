@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, List, Optional
 
-from django.db.models import Field, ForeignKey, ForeignObject, ManyToManyField
+from django.db.models import Field, ForeignObject, ManyToManyField
 
 from .config import MemoizedPrefetchConfig
-from .sql import SCHEMA, pk_attname
+from .sql import SCHEMA, pk_attname, pk_fields
 
 if TYPE_CHECKING:
     from .instances import Target
@@ -125,10 +125,10 @@ class Attr:
                 if not last:
                     raise ValueError("attribute %r: %s.%s is a reverse relation: only the last "
                                      "step of a path may be one" % (text, current.__name__, name))
-                if rel.many_to_many or not isinstance(rel.field, ForeignKey):
-                    raise ValueError("attribute %r: %s.%s is not the reverse side of a ForeignKey "
-                                     "or OneToOneField (reverse many-to-many relations are "
-                                     "not supported, nor reverse composite relations)"
+                if rel.many_to_many or not forward_relation(rel.field):
+                    raise ValueError("attribute %r: %s.%s is not the reverse side of a ForeignKey, "
+                                     "OneToOneField or composite ForeignObject (reverse "
+                                     "many-to-many relations are not supported)"
                                      % (text, current.__name__, name))
                 fields.append(rel)
                 current = rel.related_model
@@ -229,19 +229,34 @@ class ReverseLink:
     and sizes (see server.py)."""
 
     table: str  # the target table
-    source_column: str  # its foreign-key column
+    source_column: str  # its foreign-key column (a composite one's naming column)
     source_table: str  # the table the key refers to
     source_key: Field  # the field of the source the key refers to
-    source_attname: str
+    source_attname: str  # (a tuple for a composite primary key)
     model: type  # the target model
     shared_targets = False  # a target row has one source value
+    # a composite foreign key: the attnames of a target holding its source's
+    # key, in the key's order (the rows' source_id, a record, is not read)
+    target_attnames: Optional[tuple] = None
 
     @classmethod
     def resolve(cls, attr: Attr) -> ReverseLink:
         fk = attr.field.field
-        key = fk.target_field
-        return cls(fk.model._meta.db_table, fk.column, key.model._meta.db_table, key,
-                   key.attname, fk.model)
+        if fk.concrete:
+            key = fk.target_field
+            return cls(fk.model._meta.db_table, fk.column, key.model._meta.db_table, key,
+                       key.attname, fk.model)
+        # a composite ForeignObject, which reverse_fk() follows through its
+        # FOREIGN KEY constraint to the source's primary key
+        opts = fk.related_model._meta
+        local = {remote.attname: lh.attname for lh, remote in fk.related_fields}
+        keys = pk_fields(opts)
+        if set(local) != {f.attname for f in keys}:
+            raise ValueError("attribute %r: %s.%s does not refer to the primary key of %s"
+                             % (attr.text, fk.model.__name__, fk.name, opts.model.__name__))
+        return cls(fk.model._meta.db_table, relation_keys(fk)[2], opts.db_table, opts.pk,
+                   pk_attname(opts), fk.model,
+                   target_attnames=tuple(local[f.attname] for f in keys))
 
     def call(self, qn, type_sql, ids_sql, ids):
         return ("%s.reverse_fk(%%s::regclass, %s, NULL::%s, %%s)" % (SCHEMA, ids_sql, type_sql),

@@ -257,6 +257,11 @@ class Target:
             if part is not None:
                 return part
 
+        # a composite source's key, a record in the rows, is the target's
+        # foreign key (what reverse_fk() matched it with)
+        own_keys = {i: attrgetter(*link.target_attnames) for i, link, _ in live
+                    if getattr(link, "target_attnames", None)}
+
         def finish(rows, rowtype):
             groups = [{} for _ in parts]
             pks = list(map(shape.pk_getter(lo), rows))
@@ -264,12 +269,18 @@ class Target:
             instances = map(found.__getitem__, pks)
             if tag:
                 for (a, src), inst in zip(map(itemgetter(0, 1), rows), instances):
+                    if a in own_keys:
+                        src = own_keys[a](inst)
                     groups[a].setdefault(src, []).append(inst)
             else:
                 # the rows of a source come together (always, without a queryset)
                 group = groups[live[0][0]]
                 last = append = _MISSING
-                for src, inst in zip(map(itemgetter(0), rows), instances):
+                sources = map(itemgetter(0), rows)
+                if own_keys:
+                    instances = list(instances)
+                    sources = map(own_keys[live[0][0]], instances)
+                for src, inst in zip(sources, instances):
                     if src != last:
                         last = src
                         lst = group.get(src)

@@ -39,8 +39,8 @@ def assign_many(attr, sources, values, groups, queryset, duplicates, copy):
         # of the field it refers to does as well; the known related objects
         # {foreign key: {value: source}}, built on first use (see below)
         fk = attr.field.field
-        if len(fk.foreign_related_fields) != 1 or list(kwargs) != [fk.name]:
-            raise ValueError("%s: composite relations are not supported" % attr.text)
+        if list(kwargs) != [fk.name]:
+            raise ValueError("%s: unexpected filter %r of the related manager" % (attr.text, kwargs))
         tdict.pop("_known_related_objects", None)
         tdict["_mp_known"] = fk
     else:
@@ -139,6 +139,16 @@ def _prefetched_query(self):
     return self._query
 
 
+def _related_id(fk, source):
+    """The key of ``source`` in a related manager's known related objects of
+    foreign key ``fk``, as Django makes it: the value of the field it
+    refers to, or the tuple of the values of a composite one's fields."""
+    targets = fk.foreign_related_fields
+    if len(targets) == 1:
+        return getattr(source, targets[0].attname)
+    return tuple(getattr(source, f.attname) for f in targets)
+
+
 def _realize(qs):
     """A prefetched result's ``_hints`` ({"instance": source}) and, for a
     reverse foreign key, its ``_known_related_objects`` ({foreign key:
@@ -153,7 +163,7 @@ def _realize(qs):
     fk = d.pop("_mp_known", None)
     if "_known_related_objects" not in d:
         d["_known_related_objects"] = {} if fk is None or source is None else {
-            fk: {getattr(source, fk.target_field.attname): source}}
+            fk: {_related_id(fk, source): source}}
 
 
 class _FromSource:

@@ -1,6 +1,7 @@
 # The tables of tests.composite as Django 5.2 creates them, and the FOREIGN
 # KEY constraints of their composite foreign keys (ForeignObject makes none),
-# which the server follows.
+# which the server follows, and the indexes on their columns, through which
+# reverse_fk() finds the rows of each source.
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -14,9 +15,13 @@ ALTER TABLE composite_cbook ADD CONSTRAINT composite_cbook_translator_fk
 ALTER TABLE composite_creview ADD CONSTRAINT composite_creview_book_fk
     FOREIGN KEY (tenant_id, book_id) REFERENCES composite_cbook (tenant_id, id)
     DEFERRABLE INITIALLY DEFERRED;
+CREATE INDEX composite_cbook_author_idx ON composite_cbook (tenant_id, author_id);
+CREATE INDEX composite_cbook_translator_idx ON composite_cbook (tenant_id, translator_id);
+CREATE INDEX composite_creview_book_idx ON composite_creview (tenant_id, book_id);
 """
 
 DROP_FOREIGN_KEYS = """
+DROP INDEX composite_creview_book_idx, composite_cbook_translator_idx, composite_cbook_author_idx;
 ALTER TABLE composite_creview DROP CONSTRAINT composite_creview_book_fk;
 ALTER TABLE composite_cbook DROP CONSTRAINT composite_cbook_translator_fk;
 ALTER TABLE composite_cbook DROP CONSTRAINT composite_cbook_author_fk;
