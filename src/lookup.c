@@ -13,7 +13,10 @@
  * a key's entries, possibly the next leaf page too: the scan steps right
  * where a scan of that key alone might stop).  When the index holds every
  * column the call reads, an entry whose heap page is all-visible is read from
- * the index alone, as an index-only scan reads it.
+ * the index alone, as an index-only scan reads it.  The heap tuples of the
+ * other entries are fetched after the scan in the order of their TIDs, as a
+ * bitmap heap scan visits its pages (fetch_pending): the same fetches, each
+ * heap page visited once rather than once per key that has rows on it.
  *
  * When row-level security applies to the relation, the same question is
  * asked through SPI as a plain query, so that the rewriter adds the policies
@@ -49,6 +52,7 @@
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/predicate.h"
 #include "utils/array.h"
@@ -161,6 +165,93 @@ entry_next_row(IndexScanDesc scan, TupleTableSlot *slot, TupleDesc desc,
 		}
 	}
 	return NULL;
+}
+
+/* An index entry whose heap tuple is read after the scan: its TID and key. */
+typedef struct Pending
+{
+	ItemPointerData tid;
+	int			key;
+} Pending;
+
+static int
+pending_cmp(const void *a, const void *b)
+{
+	return ItemPointerCompare(&((Pending *) unconstify(void *, a))->tid,
+							  &((Pending *) unconstify(void *, b))->tid);
+}
+
+/* The rows found so far by lookup_index: rows[i] of key rowkey[i]. */
+typedef struct Found
+{
+	int			n;
+	int			cap;
+	HeapTuple  *rows;
+	TransactionId *xmins;
+	int		   *rowkey;
+} Found;
+
+static void
+found_add(Found *f, HeapTuple row, TransactionId xmin, int key)
+{
+	if (f->n >= f->cap)
+	{
+		int			c = f->cap;
+
+		f->rows = mp_grow(f->rows, sizeof(HeapTuple), &c, f->n + 1);
+		c = f->cap;
+		f->xmins = mp_grow(f->xmins, sizeof(TransactionId), &c, f->n + 1);
+		f->rowkey = mp_grow(f->rowkey, sizeof(int), &f->cap, f->n + 1);
+	}
+	f->rowkey[f->n] = key;
+	f->xmins[f->n] = xmin;
+	f->rows[f->n++] = row;
+}
+
+/*
+ * The visible heap tuples of the index entries "pending", read in the
+ * order of their TIDs, as a bitmap heap scan reads its pages: every entry
+ * of a heap page in one visit (one buffer lookup and pin, one pruning
+ * check), whatever the order of their keys, and the pages in ascending
+ * order.  Each fetch is the index scan's own (a HOT chain followed, a
+ * predicate lock on the tuple read), with more than one tuple per entry
+ * only under a non-MVCC snapshot.  A key's entries were already in TID
+ * order in the index (a btree orders equal keys by TID), so its rows come
+ * in the order an inline fetch gives them.
+ */
+static void
+fetch_pending(MpLookup *lk, Pending *pending, int npending, TupleTableSlot *slot,
+			  TupleDesc desc, Found *f)
+{
+	IndexFetchTableData *fetch = table_index_fetch_begin(lk->heap);
+	Snapshot	snapshot = GetActiveSnapshot();
+	int			i;
+
+	qsort(pending, npending, sizeof(Pending), pending_cmp);
+	for (i = 0; i < npending; i++)
+	{
+		bool		call_again = false;
+		bool		all_dead = false;
+
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		do
+		{
+			bool		shouldfree;
+			HeapTuple	tuple;
+
+			if (!table_index_fetch_tuple(fetch, &pending[i].tid, snapshot, slot,
+										 &call_again, &all_dead))
+				break;
+			pgstat_count_heap_fetch(lk->index);
+			tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+			found_add(f, row_copy(tuple, desc), HeapTupleHeaderGetRawXmin(tuple->t_data),
+					  pending[i].key);
+			if (shouldfree)
+				heap_freetuple(tuple);
+		} while (call_again);
+	}
+	table_index_fetch_end(fetch);
 }
 
 /*
@@ -305,12 +396,10 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	FmgrInfo	lefunc;
 	int			nd = ks->ndistinct;
 	int		   *order = mp_keyset_order(ks, &lk->ssup);
-	int			cap = nd + 1;
-	HeapTuple  *rows = palloc(sizeof(HeapTuple) * cap);
-	TransactionId *xmins = palloc(sizeof(TransactionId) * cap);
-	int		   *rowkey = palloc(sizeof(int) * cap);
-	TransactionId xmin;
-	int			n = 0;
+	Found		f;
+	Pending    *pending = palloc(sizeof(Pending) * (nd + 1));
+	int			npending = 0;
+	int			maxpending = nd + 1;
 	int			j = 0;
 	bool		positioned = false;
 	bool		tight = false;
@@ -334,6 +423,11 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 								   (Datum) 0);
 	for (i = 0; i < ik->nkeys && ik->nkeys > 1; i++)
 		fmgr_info(get_opcode(ik->cols[i].eqop), &eqfuncs[i]);
+	f.n = 0;
+	f.cap = nd + 1;
+	f.rows = palloc(sizeof(HeapTuple) * f.cap);
+	f.xmins = palloc(sizeof(TransactionId) * f.cap);
+	f.rowkey = palloc(sizeof(int) * f.cap);
 	scan = mp_index_beginscan(lk->heap, lk->index, GetActiveSnapshot(), nskeys, 0);
 	scan->xs_want_itup = true;
 	slot = table_slot_create(lk->heap, NULL);
@@ -342,9 +436,6 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 	while (j < nd)
 	{
 		int			cmp = 0;
-		bool		first = true;
-		bool		allvisible;
-		HeapTuple	row;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!positioned)
@@ -399,39 +490,30 @@ lookup_index(MpLookup *lk, const MpKeySet *ks, MpRows *out)
 		page_unused--;
 
 		/*
-		 * An entry of key order[j]: its visible heap tuple, if any; or, as in
-		 * an index-only scan, the entry itself when its heap page is
-		 * all-visible (read after the entry, so a concurrent insertion that
-		 * cleared the bit is seen).
+		 * An entry of key order[j]: as in an index-only scan, the entry
+		 * itself when its heap page is all-visible (read after the entry, so
+		 * a concurrent insertion that cleared the bit is seen); else its
+		 * visible heap tuple, if any, read after the scan (fetch_pending).
 		 */
-		allvisible = indexonly &&
+		if (indexonly &&
 			VM_ALL_VISIBLE(lk->heap, ItemPointerGetBlockNumber(&scan->xs_heaptid),
-						   &vmbuffer);
-		xmin = InvalidTransactionId;	/* none from the index alone */
-		while ((row = allvisible ?
-				(first ? index_row(lk, scan, desc, values, nulls) : NULL) :
-				entry_next_row(scan, slot, desc, &first, &xmin)) != NULL)
+						   &vmbuffer))
+			found_add(&f, index_row(lk, scan, desc, values, nulls),
+					  InvalidTransactionId, order[j]);	/* no xmin from the index */
+		else
 		{
-			first = false;
-			if (n >= cap)
-			{
-				int			c = cap;
-
-				rows = mp_grow(rows, sizeof(HeapTuple), &c, n + 1);
-				c = cap;
-				xmins = mp_grow(xmins, sizeof(TransactionId), &c, n + 1);
-				rowkey = mp_grow(rowkey, sizeof(int), &cap, n + 1);
-			}
-			rowkey[n] = order[j];
-			xmins[n] = xmin;
-			rows[n++] = row;
+			if (npending == maxpending)
+				pending = mp_grow(pending, sizeof(Pending), &maxpending, npending + 1);
+			pending[npending].tid = scan->xs_heaptid;
+			pending[npending++].key = order[j];
 		}
 	}
 	if (BufferIsValid(vmbuffer))
 		ReleaseBuffer(vmbuffer);
 	index_endscan(scan);
+	fetch_pending(lk, pending, npending, slot, desc, &f);
 	ExecDropSingleTupleTableSlot(slot);
-	rows_by_key(out, nd, rows, xmins, rowkey, n);
+	rows_by_key(out, nd, f.rows, f.xmins, f.rowkey, f.n);
 }
 
 /*
