@@ -390,25 +390,16 @@ fkey_index(ForeignKeyCacheInfo *fk)
 	return conindid;
 }
 
-/* The first column of index indexid. */
-static AttrNumber
-referenced_first(Oid indexid)
-{
-	Relation	index = index_open(indexid, AccessShareLock);
-	AttrNumber	first = index->rd_index->indkey.values[0];
-
-	index_close(index, NoLock);
-	return first;
-}
-
 /*
  * The columns of foreign key fk in the order of the columns of the key it
- * references (index indexid), into attnos[fk->nkeys].
+ * references (index indexid), into attnos[fk->nkeys]; returns the key's
+ * first column.
  */
-static void
+static AttrNumber
 fkey_in_key_order(ForeignKeyCacheInfo *fk, Oid indexid, AttrNumber *attnos)
 {
 	Relation	index = index_open(indexid, AccessShareLock);
+	AttrNumber	first = index->rd_index->indkey.values[0];
 	int			i;
 	int			j;
 
@@ -417,6 +408,7 @@ fkey_in_key_order(ForeignKeyCacheInfo *fk, Oid indexid, AttrNumber *attnos)
 			if (fk->confkey[j] == index->rd_index->indkey.values[i])
 				attnos[i] = fk->conkey[j];
 	index_close(index, NoLock);
+	return first;
 }
 
 /*
@@ -454,16 +446,16 @@ resolve_hop(MpPlan *plan, Relation rel, AttrNumber attno, bool last,
 	if (fk)
 	{
 		Oid			conindid = fkey_index(fk);
+		AttrNumber	first = fk->confkey[0];
 
 		if (fk->nkeys > 1)
 		{
 			/* the foreign key's columns in the order of the key's */
 			hop->attnos = palloc(sizeof(AttrNumber) * fk->nkeys);
-			fkey_in_key_order(fk, conindid, hop->attnos);
+			first = fkey_in_key_order(fk, conindid, hop->attnos);
 		}
-		hop->irel = plan_add_irel(plan, next, conindid,
-								  fk->nkeys > 1 ? referenced_first(conindid) : fk->confkey[0],
-								  fk->nkeys, true, "referenced table");
+		hop->irel = plan_add_irel(plan, next, conindid, first, fk->nkeys, true,
+								  "referenced table");
 	}
 	else
 		hop->irel = plan_add_pkey(plan, next, "target table");
@@ -811,6 +803,7 @@ composite_fkeys(Relation rel, Relation source, AttrNumber attno)
 		if (!seen)
 			found = lappend(found, copyObject(fk));
 	}
+	/* after the copies: a catalog read may rebuild the relcache's list */
 	foreach(lc, found)
 		if (fkey_index(lfirst(lc)) != pkey)
 			found = foreach_delete_current(found, lc);

@@ -194,6 +194,7 @@ class M2MLink:
     source_attname: str
     model: type  # the link table's (through) model
     shared_targets = True  # many sources link to each target
+    target_attnames = None  # a target's source comes in its row (see ReverseLink)
 
     @classmethod
     def resolve(cls, attr: Attr, config: MemoizedPrefetchConfig) -> M2MLink:

@@ -260,7 +260,7 @@ class Target:
         # a composite source's key, a record in the rows, is the target's
         # foreign key (what reverse_fk() matched it with)
         own_keys = {i: attrgetter(*link.target_attnames) for i, link, _ in live
-                    if getattr(link, "target_attnames", None)}
+                    if link.target_attnames}
 
         def finish(rows, rowtype):
             groups = [{} for _ in parts]

@@ -143,10 +143,8 @@ def _related_id(fk, source):
     """The key of ``source`` in a related manager's known related objects of
     foreign key ``fk``, as Django makes it: the value of the field it
     refers to, or the tuple of the values of a composite one's fields."""
-    targets = fk.foreign_related_fields
-    if len(targets) == 1:
-        return getattr(source, targets[0].attname)
-    return tuple(getattr(source, f.attname) for f in targets)
+    value = fk.get_foreign_related_value(source)
+    return value[0] if len(value) == 1 else value
 
 
 def _realize(qs):
