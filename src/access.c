@@ -31,8 +31,9 @@
 /*
  * Refuse relations whose plain join this extension cannot reproduce exactly:
  * anything but an ordinary or partitioned table, system catalogs (updated in
- * place), and tables with inheritance children (the plain join would read
- * the children's rows too).
+ * place), and tables with inheritance children: the plain join would read
+ * the children's rows too, and a key unique in each table of the tree can
+ * have rows in several of them, where fk() returns one row per key.
  */
 void
 mp_check_relation(Relation rel, const char *role)
@@ -57,7 +58,8 @@ mp_check_relation(Relation rel, const char *role)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("%s \"%s\" has inheritance children",
 						role, RelationGetRelationName(rel)),
-				 errdetail("Tables with inheritance children are not supported.")));
+				 errdetail("The plain join would read its children's rows too, and a key unique in each table of the tree can have rows in several of them."),
+				 errhint("Partitioned tables are supported.")));
 }
 
 /* Open a relation named by OID, with an error if there is none. */
