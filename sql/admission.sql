@@ -104,6 +104,34 @@ SELECT misses, evictions * 2 < misses AS few_stored FROM adm_stats
 WHERE relation = 'adm_key'::regclass;
 COMMIT;
 
+-- rows that never come back stop being stored within the first chunks,
+-- however large cache_size is and before anything is evicted: a cache that
+-- has stored 1,024 keys without serving one stores only second misses (the
+-- link rows of 6,000 books asked for once each); the authors, which come
+-- back every chunk, are each stored at their first miss and served after
+SELECT memoized_prefetch.reset(NULL);
+SELECT memoized_prefetch.configure('adm_book_tags', 100000);
+SELECT memoized_prefetch.configure('adm_author', 100000);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT * FROM adm_pass();
+-- (a few more than 1,024 link sets: keys whose mark in the bitmap of keys
+-- missed once was already set by another)
+SELECT entries BETWEEN 1024 AND 1100 AS about_1024, misses, hits, evictions
+FROM adm_stats WHERE relation = 'adm_book_tags'::regclass;
+SELECT entries, misses, hits, evictions FROM adm_stats WHERE relation = 'adm_author'::regclass;
+COMMIT;
+-- a key of a table past that point is stored at its second miss and served
+-- at its third (books without tags: their empty sets are stored as any)
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT entries AS entries_before FROM adm_stats WHERE relation = 'adm_book_tags'::regclass \gset
+SELECT count(*) FROM memoized_prefetch.m2m('adm_book_tags', ARRAY[7001, 7002], NULL::adm_tag);
+SELECT entries - :entries_before AS stored, hits FROM adm_stats WHERE relation = 'adm_book_tags'::regclass;
+SELECT count(*) FROM memoized_prefetch.m2m('adm_book_tags', ARRAY[7001, 7002], NULL::adm_tag);
+SELECT entries - :entries_before AS stored, hits FROM adm_stats WHERE relation = 'adm_book_tags'::regclass;
+SELECT count(*) FROM memoized_prefetch.m2m('adm_book_tags', ARRAY[7001, 7002], NULL::adm_tag);
+SELECT entries - :entries_before AS stored, hits FROM adm_stats WHERE relation = 'adm_book_tags'::regclass;
+COMMIT;
+
 DROP TABLE adm_ref, adm_key;
 DROP VIEW adm_stats;
 DROP FUNCTION adm_pass();

@@ -6,14 +6,18 @@
  * A cache stores every miss, until a whole cache's worth of evictions finds
  * that fewer than half of the evicted entries were ever served (a cache's
  * worth: cache_size, or the entries it holds when memory, not cache_size,
- * forces the evictions; at least 64).  Storing a row and evicting it later
- * costs about what the lookup a hit saves, so below that the cache costs more
- * than it gives: its keys rarely come back (a chunk's link rows, when each
- * source is asked for once; rows reached through a table far larger than the
- * cache, or a cache_size smaller than what a chunk needs).  From then on, a
- * key is stored on its second miss, if it comes back within cache_size (to
- * 2 * cache_size) misses: one that comes back later would have been evicted
- * before its reuse anyway.  Keys missed once are marked in a bitmap by their
+ * forces the evictions; at least 64), or until it has stored PROBE_STORES
+ * keys (or cache_size, if fewer; at least 64) without serving any in
+ * between, which a cache whose keys never come back does within its first
+ * chunk, long before it is full and evicts.  Storing a row and evicting it
+ * later costs about what the lookup a hit saves, so below that the cache
+ * costs more than it gives: its keys rarely come back (a chunk's link rows,
+ * when each source is asked for once; rows reached through a table far
+ * larger than the cache, or a cache_size smaller than what a chunk needs).
+ * From then on, a key is stored on its second miss, if it comes back within
+ * cache_size (to 2 * cache_size) misses, or within what memory holds when
+ * memory forced the evictions: one that comes back later would have been
+ * evicted before its reuse anyway.  Keys missed once are marked in a bitmap by their
  * hash, cleared every 2 * cache_size marks, with 8 bits per mark so that a
  * collision, which only stores a key early, is rare.  The cache stores every
  * miss again when, over those marks, at least as many misses were second
@@ -33,19 +37,18 @@
 #include "cache_store.h"
 
 #define DOORKEEPER_MAX_WINDOW (1 << 20)	/* misses: a bitmap of 2MB at most */
+#define PROBE_STORES 1024		/* stores without a hit that start it */
 
-/* Store a key only on its second miss, from now on. */
+/*
+ * Store a key only on its second miss, from now on, if it comes back within
+ * about "window" misses.
+ */
 static void
-doorkeeper_start(MpCache *c)
+doorkeeper_start(MpCache *c, int window)
 {
 	uint32		nbits;
 
-	/*
-	 * The window is a cache's worth of misses, as in mp_admit_evicted: when
-	 * memory holds fewer entries than cache_size, what it holds (so that
-	 * the bitmap, counted as memory too, stays in proportion).
-	 */
-	c->window = Min(Min(c->cap, Max(c->nentries, 128)), DOORKEEPER_MAX_WINDOW);
+	c->window = Min(Max(window, 1), DOORKEEPER_MAX_WINDOW);
 	nbits = pg_nextpower2_32(Max(c->window, 128) * 16);
 
 	if (c->nbits != nbits)
@@ -71,6 +74,7 @@ mp_admit_every(MpCache *c)
 {
 	c->doorkeeping = false;
 	c->evicted = c->evicted_unused = 0;
+	c->unserved = 0;
 }
 
 /*
@@ -97,8 +101,13 @@ mp_admit_evicted(MpCache *c, bool served)
 		c->evicted_unused++;
 	if (c->evicted < Max(Min(c->cap, Max(c->nentries, 64)), 1))
 		return;
+	/*
+	 * The window is a cache's worth of misses, as above: when memory holds
+	 * fewer entries than cache_size, what it holds (so that the bitmap,
+	 * counted as memory too, stays in proportion).
+	 */
 	if (evicted_wasteful(c))
-		doorkeeper_start(c);
+		doorkeeper_start(c, Min(c->cap, Max(c->nentries, 128)));
 	c->evicted = c->evicted_unused = 0;
 }
 
@@ -117,6 +126,8 @@ mp_admit_wasteful(MpCache *c)
 void
 mp_admit_served(MpCache *c, int hits, int misses)
 {
+	if (hits > 0)
+		c->unserved = 0;
 	if (c->doorkeeping && hits > misses)
 		mp_admit_every(c);
 }
@@ -128,7 +139,12 @@ mp_admit(MpCache *c, uint32 hash)
 	uint32		bit;
 
 	if (!c->doorkeeping)
-		return true;
+	{
+		if (++c->unserved <= Max(Min(c->cap, PROBE_STORES), 64))
+			return true;
+		/* nothing it stored came back: not even this key is stored */
+		doorkeeper_start(c, c->cap);
+	}
 	bit = hash & (c->nbits - 1);
 	if (c->seen[bit / BITS_PER_BYTE] & (1 << (bit % BITS_PER_BYTE)))
 	{
@@ -141,7 +157,7 @@ mp_admit(MpCache *c, uint32 hash)
 		if (c->nsecond >= c->nseen)
 			mp_admit_every(c);	/* keys come back: store every miss */
 		else
-			doorkeeper_start(c);
+			doorkeeper_start(c, c->window);
 	}
 	return false;
 }
