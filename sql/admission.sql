@@ -21,16 +21,20 @@ INSERT INTO adm_book_tags (book_id, tag_id)
 VACUUM ANALYZE adm_author, adm_tag, adm_book, adm_book_tags;
 
 -- a pass over the books in chunks of 200: authors come back every chunk,
--- link rows never; the results are compared with the plain joins
-CREATE FUNCTION adm_pass() RETURNS TABLE (fk_mismatches bigint, m2m_mismatches bigint)
+-- link rows only for the last "again" books of the chunk before, which
+-- m2m() is asked for again (so that its calls are served some keys until
+-- the cache evicts); the results are compared with the plain joins
+CREATE FUNCTION adm_pass(again int DEFAULT 1) RETURNS TABLE (fk_mismatches bigint, m2m_mismatches bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     ids int[];
+    links int[];
 BEGIN
     fk_mismatches := 0;
     m2m_mismatches := 0;
     FOR c IN 0..29 LOOP
         ids := ARRAY(SELECT generate_series(c * 200 + 1, c * 200 + 200));
+        links := ARRAY(SELECT generate_series(greatest(c * 200 - again + 1, 1), c * 200 + 200));
         -- each function is called once per chunk (a second call would be
         -- a second miss of the same keys)
         fk_mismatches := fk_mismatches + (
@@ -41,9 +45,9 @@ BEGIN
             SELECT count(*) FROM ((TABLE f EXCEPT ALL TABLE j) UNION ALL (TABLE j EXCEPT ALL TABLE f)) d);
         m2m_mismatches := m2m_mismatches + (
             WITH f AS MATERIALIZED (
-                SELECT s.source_id, s.target FROM memoized_prefetch.m2m('adm_book_tags', ids, NULL::adm_tag) s),
+                SELECT s.source_id, s.target FROM memoized_prefetch.m2m('adm_book_tags', links, NULL::adm_tag) s),
             j AS MATERIALIZED (
-                SELECT l.book_id, t FROM adm_book_tags l JOIN adm_tag t ON t.id = l.tag_id WHERE l.book_id = ANY (ids))
+                SELECT l.book_id, t FROM adm_book_tags l JOIN adm_tag t ON t.id = l.tag_id WHERE l.book_id = ANY (links))
             SELECT count(*) FROM ((TABLE f EXCEPT ALL TABLE j) UNION ALL (TABLE j EXCEPT ALL TABLE f)) d);
     END LOOP;
     RETURN NEXT;
@@ -104,19 +108,21 @@ SELECT misses, evictions * 2 < misses AS few_stored FROM adm_stats
 WHERE relation = 'adm_key'::regclass;
 COMMIT;
 
--- rows that never come back stop being stored within the first chunks,
--- however large cache_size is and before anything is evicted: a cache that
--- has stored 1,024 keys without serving one stores only second misses (the
--- link rows of 6,000 books asked for once each); the authors, which come
--- back every chunk, are each stored at their first miss and served after
+-- rows that never come back stop being stored from the second chunk on,
+-- however large cache_size is and before anything is evicted: a call served
+-- none of its keys by a cache that holds entries makes the cache store only
+-- second misses (the link rows of 6,000 books asked for once each, 200 a
+-- chunk); the authors, which come back every chunk, are each stored at
+-- their first miss and served after
 SELECT memoized_prefetch.reset(NULL);
 SELECT memoized_prefetch.configure('adm_book_tags', 100000);
 SELECT memoized_prefetch.configure('adm_author', 100000);
 BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT * FROM adm_pass();
--- (a few more than 1,024 link sets: keys whose mark in the bitmap of keys
--- missed once was already set by another)
-SELECT entries BETWEEN 1024 AND 1100 AS about_1024, misses, hits, evictions
+SELECT * FROM adm_pass(again => 0);
+-- (the first chunk's 200 link sets, and the keys whose mark in the bitmap
+-- of keys missed once, sized for a window of 200 misses, was already set by
+-- another: a few percent of the 5,800 after; without this rule, all 6,000)
+SELECT entries BETWEEN 200 AND 600 AS first_chunk_and_collisions, misses, hits, evictions
 FROM adm_stats WHERE relation = 'adm_book_tags'::regclass;
 SELECT entries, misses, hits, evictions FROM adm_stats WHERE relation = 'adm_author'::regclass;
 COMMIT;
@@ -134,5 +140,5 @@ COMMIT;
 
 DROP TABLE adm_ref, adm_key;
 DROP VIEW adm_stats;
-DROP FUNCTION adm_pass();
+DROP FUNCTION adm_pass(int);
 DROP TABLE adm_book_tags, adm_book, adm_tag, adm_author;

@@ -6,10 +6,10 @@
  * A cache stores every miss, until a whole cache's worth of evictions finds
  * that fewer than half of the evicted entries were ever served (a cache's
  * worth: cache_size, or the entries it holds when memory, not cache_size,
- * forces the evictions; at least 64), or until it has stored PROBE_STORES
- * keys (or cache_size, if fewer; at least 64) without serving any in
- * between, which a cache whose keys never come back does within its first
- * chunk, long before it is full and evicts.  Storing a row and evicting it
+ * forces the evictions; at least 64), or until a call is served none of its
+ * keys (and misses at least 64) from a cache holding at least 64 entries:
+ * what a cache whose keys never come back meets at its second chunk, long
+ * before it is full and evicts, whatever its cache_size.  Storing a row and evicting it
  * later costs about what the lookup a hit saves, so below that the cache
  * costs more than it gives: its keys rarely come back (a chunk's link rows,
  * when each source is asked for once; rows reached through a table far
@@ -37,18 +37,20 @@
 #include "cache_store.h"
 
 #define DOORKEEPER_MAX_WINDOW (1 << 20)	/* misses: a bitmap of 2MB at most */
-#define PROBE_STORES 1024		/* stores without a hit that start it */
+#define MIN_EVIDENCE 64			/* entries, misses, evictions to decide on */
 
-/*
- * Store a key only on its second miss, from now on, if it comes back within
- * about "window" misses.
- */
+/* Store a key only on its second miss, from now on. */
 static void
-doorkeeper_start(MpCache *c, int window)
+doorkeeper_start(MpCache *c)
 {
 	uint32		nbits;
 
-	c->window = Min(Max(window, 1), DOORKEEPER_MAX_WINDOW);
+	/*
+	 * The window is a cache's worth of misses, as in mp_admit_evicted: when
+	 * memory holds fewer entries than cache_size, what it holds (so that
+	 * the bitmap, counted as memory too, stays in proportion).
+	 */
+	c->window = Min(Min(c->cap, Max(c->nentries, 128)), DOORKEEPER_MAX_WINDOW);
 	nbits = pg_nextpower2_32(Max(c->window, 128) * 16);
 
 	if (c->nbits != nbits)
@@ -74,7 +76,6 @@ mp_admit_every(MpCache *c)
 {
 	c->doorkeeping = false;
 	c->evicted = c->evicted_unused = 0;
-	c->unserved = 0;
 }
 
 /*
@@ -99,15 +100,10 @@ mp_admit_evicted(MpCache *c, bool served)
 	c->evicted++;
 	if (!served)
 		c->evicted_unused++;
-	if (c->evicted < Max(Min(c->cap, Max(c->nentries, 64)), 1))
+	if (c->evicted < Max(Min(c->cap, Max(c->nentries, MIN_EVIDENCE)), 1))
 		return;
-	/*
-	 * The window is a cache's worth of misses, as above: when memory holds
-	 * fewer entries than cache_size, what it holds (so that the bitmap,
-	 * counted as memory too, stays in proportion).
-	 */
 	if (evicted_wasteful(c))
-		doorkeeper_start(c, Min(c->cap, Max(c->nentries, 128)));
+		doorkeeper_start(c);
 	c->evicted = c->evicted_unused = 0;
 }
 
@@ -119,17 +115,18 @@ mp_admit_evicted(MpCache *c, bool served)
 bool
 mp_admit_wasteful(MpCache *c)
 {
-	return c->doorkeeping || (c->evicted >= 64 && evicted_wasteful(c));
+	return c->doorkeeping || (c->evicted >= MIN_EVIDENCE && evicted_wasteful(c));
 }
 
 /* A call was served "hits" of its keys and missed "misses". */
 void
 mp_admit_served(MpCache *c, int hits, int misses)
 {
-	if (hits > 0)
-		c->unserved = 0;
 	if (c->doorkeeping && hits > misses)
 		mp_admit_every(c);
+	else if (!c->doorkeeping && hits == 0 && misses >= MIN_EVIDENCE &&
+			 c->nentries >= MIN_EVIDENCE)
+		doorkeeper_start(c);	/* nothing it stored came back */
 }
 
 /* Whether a missed key is stored. */
@@ -139,12 +136,7 @@ mp_admit(MpCache *c, uint32 hash)
 	uint32		bit;
 
 	if (!c->doorkeeping)
-	{
-		if (++c->unserved <= Max(Min(c->cap, PROBE_STORES), 64))
-			return true;
-		/* nothing it stored came back: not even this key is stored */
-		doorkeeper_start(c, c->cap);
-	}
+		return true;
 	bit = hash & (c->nbits - 1);
 	if (c->seen[bit / BITS_PER_BYTE] & (1 << (bit % BITS_PER_BYTE)))
 	{
@@ -157,7 +149,7 @@ mp_admit(MpCache *c, uint32 hash)
 		if (c->nsecond >= c->nseen)
 			mp_admit_every(c);	/* keys come back: store every miss */
 		else
-			doorkeeper_start(c, c->window);
+			doorkeeper_start(c);
 	}
 	return false;
 }

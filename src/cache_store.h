@@ -95,7 +95,6 @@ typedef struct MpCache
 	/* admission (cache_admit.c) */
 	int			cap;			/* cache_size of the latest call */
 	int			evicted;		/* evictions since the last decision */
-	int			unserved;		/* keys stored since one was last served */
 	int			evicted_unused; /* of them, entries never served */
 	bool		doorkeeping;	/* admit a key only on its second miss */
 	bits8	   *seen;			/* keys missed once, a bit per hash value */
