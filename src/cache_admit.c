@@ -7,19 +7,20 @@
  * that fewer than half of the evicted entries were ever served (a cache's
  * worth: cache_size, or the entries it holds when memory, not cache_size,
  * forces the evictions; at least 64), or until a call is served none of its
- * keys (and misses at least 64) from a cache holding at least 64 entries:
- * what a cache whose keys never come back meets at its second chunk, long
- * before it is full and evicts, whatever its cache_size.  Storing a row and evicting it
- * later costs about what the lookup a hit saves, so below that the cache
- * costs more than it gives: its keys rarely come back (a chunk's link rows,
- * when each source is asked for once; rows reached through a table far
- * larger than the cache, or a cache_size smaller than what a chunk needs).
- * From then on, a key is stored on its second miss, if it comes back within
- * cache_size (to 2 * cache_size) misses, or within what memory holds when
- * memory forced the evictions: one that comes back later would have been
- * evicted before its reuse anyway.  Keys missed once are marked in a bitmap by their
- * hash, cleared every 2 * cache_size marks, with 8 bits per mark so that a
- * collision, which only stores a key early, is rare.  The cache stores every
+ * keys (missing at least 64) by a cache that holds at least 64 entries: what
+ * a cache whose keys never come back meets at its second chunk, long before
+ * it is full and evicts, whatever its cache_size.  Storing a row and
+ * evicting it later costs about what the lookup a hit saves, so below that
+ * the cache costs more than it gives: its keys rarely come back (a chunk's
+ * link rows, when each source is asked for once; rows reached through a
+ * table far larger than the cache, or a cache_size smaller than what a chunk
+ * needs).  From then on, a key is stored on its second miss, if it comes
+ * back within about a cache's worth of misses (cache_size, or the entries
+ * the cache holds when fewer; to twice that): one that comes back later
+ * would have been evicted before its reuse anyway.  Keys missed once are
+ * marked in a bitmap by their hash, cleared every two windows of marks,
+ * with 8 bits per mark so that a collision, which only stores a key early,
+ * is rare (a few percent of the keys).  The cache stores every
  * miss again when, over those marks, at least as many misses were second
  * misses as first ones (about half of what it would store would then be
  * served), or as soon as a call is served more of its keys than it misses.
