@@ -139,6 +139,20 @@ row_copy(HeapTuple tuple, TupleDesc desc)
 	return row;
 }
 
+/* Our copy of the heap tuple a fetch put in slot, and its raw xmin. */
+static HeapTuple
+slot_row(TupleTableSlot *slot, TupleDesc desc, TransactionId *xmin)
+{
+	bool		shouldfree;
+	HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
+	HeapTuple	row = row_copy(tuple, desc);
+
+	*xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
+	if (shouldfree)
+		heap_freetuple(tuple);
+	return row;
+}
+
 /*
  * The visible heap tuples of the index entry the scan is on, one per call
  * (more than one only under a non-MVCC snapshot), with the raw xmin of each
@@ -153,16 +167,7 @@ entry_next_row(IndexScanDesc scan, TupleTableSlot *slot, TupleDesc desc,
 	{
 		*first = false;
 		if (index_fetch_heap(scan, slot))
-		{
-			bool		shouldfree;
-			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
-			HeapTuple	row = row_copy(tuple, desc);
-
-			*xmin = HeapTupleHeaderGetRawXmin(tuple->t_data);
-			if (shouldfree)
-				heap_freetuple(tuple);
-			return row;
-		}
+			return slot_row(slot, desc, xmin);
 	}
 	return NULL;
 }
@@ -237,18 +242,15 @@ fetch_pending(MpLookup *lk, Pending *pending, int npending, TupleTableSlot *slot
 			CHECK_FOR_INTERRUPTS();
 		do
 		{
-			bool		shouldfree;
-			HeapTuple	tuple;
+			TransactionId xmin;
+			HeapTuple	row;
 
 			if (!table_index_fetch_tuple(fetch, &pending[i].tid, snapshot, slot,
 										 &call_again, &all_dead))
 				break;
 			pgstat_count_heap_fetch(lk->index);
-			tuple = ExecFetchSlotHeapTuple(slot, false, &shouldfree);
-			found_add(f, row_copy(tuple, desc), HeapTupleHeaderGetRawXmin(tuple->t_data),
-					  pending[i].key);
-			if (shouldfree)
-				heap_freetuple(tuple);
+			row = slot_row(slot, desc, &xmin);
+			found_add(f, row, xmin, pending[i].key);
 		} while (call_again);
 	}
 	table_index_fetch_end(fetch);
